@@ -1,0 +1,14 @@
+import subprocess
+import sys
+
+
+def test_unknown_option_exits_1_with_one_line():
+    p = subprocess.run([sys.executable, "-m", "ultrasound_reader", "--no-such-option"],
+                       capture_output=True, text=True)
+    assert p.returncode == 1
+    assert "Traceback" not in p.stderr
+
+
+def test_version():
+    p = subprocess.run([sys.executable, "-m", "ultrasound_reader", "--version"], capture_output=True, text=True)
+    assert p.returncode == 0 and "ultrasound-reader" in p.stdout

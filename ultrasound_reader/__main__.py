@@ -1,0 +1,5 @@
+import sys
+
+from ultrasound_reader.cli import main
+
+sys.exit(main())

@@ -1,0 +1,420 @@
+"""The domain model every layer shares: a case, its images, ROIs and clinical factors.
+
+Plain dataclasses with an exact JSON round trip. A case on disk is a folder holding
+``case.json`` (or a ``*.case.json`` sidecar file); image paths in it are relative to
+the folder the JSON lives in. Truth (pathology) is never part of a case: it lives in a
+separate file (:class:`Truth`, one row of ``truth.csv``) so a reader study stays blind.
+
+Coordinates: ROI points are image pixel coordinates ``(x, y)`` of the referenced
+frame, x to the right, y down, pixel centres at integers. Physical sizes are mm.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import uuid
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from ultrasound_reader.errors import UserError
+
+SCHEMA_VERSION = 1
+
+Task = Literal["liver-fll", "soft-tissue"]
+TASKS: tuple[str, ...] = ("liver-fll", "soft-tissue")
+
+RoiKind = Literal["lesion", "background", "mass"]
+ROI_KINDS: tuple[str, ...] = ("lesion", "background", "mass")
+RoiShape = Literal["rectangle", "ellipse", "polygon", "freehand"]
+ROI_SHAPES: tuple[str, ...] = ("rectangle", "ellipse", "polygon", "freehand")
+
+ImageRole = Literal["bmode", "cdfi"]
+IMAGE_ROLES: tuple[str, ...] = ("bmode", "cdfi")
+
+# Hepatitis history coding of the FLL nomogram (Yang et al. 2020).
+HEPATITIS_LEVELS = {0: "none", 1: "HBV", 2: "HCV", 3: "HBV+HCV"}
+LB_TYPES: tuple[str, ...] = ("normal", "steatosis", "fibrosis")
+SOFT_TISSUE_SUBTYPES: tuple[str, ...] = (
+    "lipoma",
+    "hemangioma",
+    "schwannoma",
+    "epidermal_cyst",
+    "pilomatricoma",
+)
+# Lesion size strata of the FLL paper, in cm: (label, lower exclusive, upper inclusive).
+SIZE_BANDS: tuple[tuple[str, float, float], ...] = (
+    ("<=1.0 cm", 0.0, 1.0),
+    ("1.1-2.0 cm", 1.0, 2.0),
+    ("2.1-5.0 cm", 2.0, 5.0),
+    (">5.0 cm", 5.0, math.inf),
+)
+
+
+def size_band(diameter_cm: float) -> str:
+    """The paper's lesion size stratum for a maximal diameter in cm."""
+    for label, low, high in SIZE_BANDS:
+        if low < diameter_cm <= high or (low == 0.0 and diameter_cm <= high):
+            return label
+    raise ValueError(f"invalid lesion diameter {diameter_cm!r} cm")
+
+
+@dataclass
+class ImageRef:
+    """One image of a case: a file (relative to the case folder) and, for cines, a frame.
+
+    ``role`` tells the B-mode (grayscale) image from the colour-Doppler (CDFI) one,
+    which the soft-tissue models take as a pair.
+    """
+
+    file: str
+    frame: int = 0
+    role: ImageRole = "bmode"
+
+    def __post_init__(self) -> None:
+        if self.role not in IMAGE_ROLES:
+            raise UserError(f"image {self.file}: role {self.role!r} is not one of {IMAGE_ROLES}")
+        if int(self.frame) < 0:
+            raise UserError(f"image {self.file}: frame {self.frame} is negative")
+        self.frame = int(self.frame)
+
+
+@dataclass
+class Roi:
+    """A region of interest drawn on one frame of one image of the case.
+
+    ``points`` depend on ``shape``: rectangle and ellipse are given by two opposite
+    corners of their bounding box; polygon and freehand by their vertices (closed
+    implicitly).
+    """
+
+    kind: RoiKind
+    shape: RoiShape
+    points: list[tuple[float, float]]
+    image: int = 0  # index into Case.images
+    frame: int = 0
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    def __post_init__(self) -> None:
+        if self.kind not in ROI_KINDS:
+            raise UserError(f"ROI {self.id}: kind {self.kind!r} is not one of {ROI_KINDS}")
+        if self.shape not in ROI_SHAPES:
+            raise UserError(f"ROI {self.id}: shape {self.shape!r} is not one of {ROI_SHAPES}")
+        self.points = [(float(x), float(y)) for x, y in self.points]
+        if any(not (math.isfinite(x) and math.isfinite(y)) for x, y in self.points):
+            raise UserError(f"ROI {self.id}: points must be finite numbers")
+        need = 2 if self.shape in ("rectangle", "ellipse") else 3
+        if len(self.points) < need:
+            raise UserError(
+                f"ROI {self.id}: a {self.shape} needs at least {need} points, got {len(self.points)}"
+            )
+        self.frame = int(self.frame)
+        self.image = int(self.image)
+
+    # -- geometry (image pixels) ------------------------------------------------
+    def outline(self, n_ellipse: int = 64) -> np.ndarray:
+        """The closed outline as an (N, 2) float array of (x, y) vertices."""
+        pts = np.asarray(self.points, dtype=float)
+        if self.shape == "rectangle":
+            (x0, y0), (x1, y1) = pts[0], pts[1]
+            return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+        if self.shape == "ellipse":
+            (x0, y0), (x1, y1) = pts[0], pts[1]
+            cx, cy, rx, ry = (x0 + x1) / 2, (y0 + y1) / 2, abs(x1 - x0) / 2, abs(y1 - y0) / 2
+            t = np.linspace(0, 2 * np.pi, n_ellipse, endpoint=False)
+            return np.stack([cx + rx * np.cos(t), cy + ry * np.sin(t)], axis=1)
+        return pts
+
+    def bbox(self) -> tuple[float, float, float, float]:
+        """(x0, y0, x1, y1) of the outline, x0 <= x1, y0 <= y1."""
+        o = self.outline()
+        return float(o[:, 0].min()), float(o[:, 1].min()), float(o[:, 0].max()), float(o[:, 1].max())
+
+    def area_px(self) -> float:
+        """Enclosed area in square pixels (exact for rectangle and ellipse)."""
+        x0, y0, x1, y1 = self.bbox()
+        if self.shape == "rectangle":
+            return (x1 - x0) * (y1 - y0)
+        if self.shape == "ellipse":
+            return math.pi * (x1 - x0) * (y1 - y0) / 4
+        o = self.outline()
+        x, y = o[:, 0], o[:, 1]
+        return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)
+
+    def mask(self, height: int, width: int) -> np.ndarray:
+        """Boolean (height, width) mask of the pixels whose centres lie inside the ROI."""
+        from matplotlib.path import Path as MplPath
+
+        x0, y0, x1, y1 = self.bbox()
+        out = np.zeros((height, width), dtype=bool)
+        c0, r0 = max(int(math.floor(x0)), 0), max(int(math.floor(y0)), 0)
+        c1, r1 = min(int(math.ceil(x1)), width - 1), min(int(math.ceil(y1)), height - 1)
+        if c1 < c0 or r1 < r0:
+            return out
+        yy, xx = np.mgrid[r0 : r1 + 1, c0 : c1 + 1]
+        inside = MplPath(self.outline()).contains_points(
+            np.stack([xx.ravel(), yy.ravel()], axis=1), radius=1e-9
+        )
+        out[r0 : r1 + 1, c0 : c1 + 1] = inside.reshape(xx.shape)
+        return out
+
+    def max_diameter(self, mm_per_px: tuple[float, float] = (1.0, 1.0)) -> float:
+        """Largest distance between two outline points, in mm when given (dx, dy) mm/px.
+
+        This is the maximal lesion diameter a sonographer would measure with calipers
+        across the drawn outline.
+        """
+        o = self.outline() * np.asarray(mm_per_px, dtype=float)
+        d = o[:, None, :] - o[None, :, :]
+        return float(np.sqrt((d**2).sum(-1)).max())
+
+
+@dataclass
+class ClinicalFactors:
+    """Clinical and ultrasonic factors a reader enters. ``None`` means not recorded.
+
+    FLL factors follow Yang et al. 2020 (nomogram: score, sex, age, extrahepatic
+    tumour history, hepatitis, halo, vascularity); soft-tissue ones Long et al. 2023.
+    """
+
+    age: float | None = None  # years
+    sex: Literal["M", "F"] | None = None
+    # liver
+    hepatitis: int | None = None  # 0 none, 1 HBV, 2 HCV, 3 HBV+HCV
+    tumour_history: bool | None = None  # extrahepatic primary tumour history
+    afp: float | None = None  # ng/mL
+    halo: bool | None = None  # hypoechoic halo
+    vascularity: bool | None = None  # intratumoural vascularity on CDFI
+    shape: Literal["round", "ellipse", "irregular"] | None = None
+    margin: Literal["smooth", "not_smooth"] | None = None
+    echogenicity: Literal["hypo", "iso", "hyper", "heterogeneous"] | None = None
+    posterior_enhancement: bool | None = None
+    satellite: bool | None = None
+    # soft tissue
+    site: str | None = None  # body site, free text (e.g. "trunk", "thigh")
+    depth_mm: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.age is not None and not (0 <= float(self.age) <= 120):
+            raise UserError(f"clinical factor age: {self.age} is outside 0-120 years")
+        if self.sex not in (None, "M", "F"):
+            raise UserError(f"clinical factor sex: {self.sex!r} is not 'M' or 'F'")
+        if self.hepatitis is not None and self.hepatitis not in HEPATITIS_LEVELS:
+            raise UserError(f"clinical factor hepatitis: {self.hepatitis!r} is not one of 0-3")
+        if self.afp is not None and float(self.afp) < 0:
+            raise UserError(f"clinical factor afp: {self.afp} ng/mL is negative")
+        if self.depth_mm is not None and float(self.depth_mm) < 0:
+            raise UserError(f"clinical factor depth_mm: {self.depth_mm} is negative")
+
+    @property
+    def afp_high(self) -> bool | None:
+        """AFP > 200 ng/mL, the paper's dichotomy."""
+        return None if self.afp is None else self.afp > 200
+
+    def missing(self, names: list[str] | tuple[str, ...]) -> list[str]:
+        """Those of ``names`` that are not recorded."""
+        return [n for n in names if getattr(self, n) is None]
+
+
+@dataclass
+class Case:
+    """A case to read: its task, images, ROIs and clinical factors (never its truth)."""
+
+    task: Task
+    case_id: str
+    images: list[ImageRef] = field(default_factory=list)
+    rois: list[Roi] = field(default_factory=list)
+    factors: ClinicalFactors = field(default_factory=ClinicalFactors)
+    notes: str = ""
+    # Folder the relative image paths are resolved against; not serialised.
+    root: Path | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise UserError(f"case {self.case_id}: task {self.task!r} is not one of {TASKS}")
+        for roi in self.rois:
+            if not 0 <= roi.image < max(len(self.images), 1):
+                raise UserError(
+                    f"case {self.case_id}: ROI {roi.id} refers to image {roi.image}, "
+                    f"but the case has {len(self.images)} image(s)"
+                )
+
+    def image_path(self, index: int) -> Path:
+        """Absolute path of image ``index``."""
+        p = Path(self.images[index].file)
+        return p if p.is_absolute() or self.root is None else self.root / p
+
+    def rois_of(self, kind: str) -> list[Roi]:
+        return [r for r in self.rois if r.kind == kind]
+
+    # -- JSON ---------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = {
+            "schema": SCHEMA_VERSION,
+            "task": self.task,
+            "case_id": self.case_id,
+            "images": [asdict(i) for i in self.images],
+            "rois": [
+                {**asdict(r), "points": [[x, y] for x, y in r.points]} for r in self.rois
+            ],
+            "factors": {k: v for k, v in asdict(self.factors).items() if v is not None},
+            "notes": self.notes,
+        }
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], root: Path | None = None, source: str = "case") -> Case:
+        if not isinstance(d, dict):
+            raise UserError(f"{source}: expected a JSON object")
+        schema = d.get("schema", SCHEMA_VERSION)
+        if schema != SCHEMA_VERSION:
+            raise UserError(f"{source}: schema version {schema} is not supported (expected {SCHEMA_VERSION})")
+        try:
+            factor_names = {f.name for f in fields(ClinicalFactors)}
+            unknown = set(d.get("factors", {})) - factor_names
+            if unknown:
+                raise UserError(f"{source}: unknown clinical factor(s) {sorted(unknown)}")
+            return cls(
+                task=d["task"],
+                case_id=str(d["case_id"]),
+                images=[ImageRef(**i) for i in d.get("images", [])],
+                rois=[Roi(**{**r, "points": [tuple(p) for p in r["points"]]}) for r in d.get("rois", [])],
+                factors=ClinicalFactors(**d.get("factors", {})),
+                notes=d.get("notes", ""),
+                root=root,
+            )
+        except KeyError as exc:
+            raise UserError(f"{source}: missing field {exc.args[0]!r}") from None
+        except TypeError as exc:
+            raise UserError(f"{source}: {exc}") from None
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``case.json`` into a folder, or to the given ``*.json`` path."""
+        path = Path(path)
+        if path.suffix.lower() != ".json":
+            path = path / "case.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        tmp.replace(path)  # atomic: a crash never leaves half a case file
+        self.root = path.parent
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Case:
+        """Read a case from a folder holding ``case.json`` or from a ``.json`` file."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / "case.json"
+        if not path.is_file():
+            raise UserError(f"{path}: no such case file")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise UserError(f"{path}: not a readable case file ({exc})") from None
+        return cls.from_dict(data, root=path.parent, source=str(path))
+
+
+@dataclass
+class Truth:
+    """Reference standard of one case (a row of ``truth.csv``), kept apart from the case."""
+
+    case_id: str
+    malignant: bool
+    subtype: str | None = None  # soft tissue benign subtype, or a liver diagnosis
+    lb_type: str | None = None  # liver background: normal / steatosis / fibrosis
+    lesion_size_cm: float | None = None
+    centre: str | None = None
+    cohort: str | None = None  # e.g. training / internal / external
+
+    @staticmethod
+    def read_csv(path: str | Path) -> dict[str, Truth]:
+        """All truths of a CSV file, by case id."""
+        path = Path(path)
+        out: dict[str, Truth] = {}
+        try:
+            with path.open(newline="", encoding="utf-8") as fh:
+                for line, row in enumerate(csv.DictReader(fh), start=2):
+                    try:
+                        t = Truth(
+                            case_id=row["case_id"],
+                            malignant=row["malignant"].strip().lower() in ("1", "true", "yes"),
+                            subtype=row.get("subtype") or None,
+                            lb_type=row.get("lb_type") or None,
+                            lesion_size_cm=float(row["lesion_size_cm"]) if row.get("lesion_size_cm") else None,
+                            centre=row.get("centre") or None,
+                            cohort=row.get("cohort") or None,
+                        )
+                    except (KeyError, ValueError) as exc:
+                        raise UserError(f"{path}, line {line}: bad truth row ({exc})") from None
+                    out[t.case_id] = t
+        except OSError as exc:
+            raise UserError(f"{path}: cannot read truth file ({exc.strerror})") from None
+        return out
+
+    @staticmethod
+    def write_csv(path: str | Path, truths: list[Truth]) -> None:
+        names = [f.name for f in fields(Truth)]
+        with Path(path).open("w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, fieldnames=names)
+            w.writeheader()
+            for t in truths:
+                row = asdict(t)
+                row["malignant"] = int(t.malignant)
+                w.writerow({k: ("" if v is None else v) for k, v in row.items()})
+
+
+@dataclass
+class CamMap:
+    """A Grad-CAM map of one ROI crop: float32 values in [0, 1], shaped like the ROI bbox."""
+
+    roi_id: str
+    model: str  # which output it explains, e.g. "L", "LB", "DLM-1", "SM-2"
+    image: int
+    frame: int
+    bbox: tuple[int, int, int, int]  # (x0, y0, x1, y1) in image pixels, x1/y1 exclusive
+    heat: np.ndarray = field(repr=False)
+
+
+@dataclass
+class AnalysisResult:
+    """What an analysis of a case gives. JSON-serialisable except the CAM arrays.
+
+    ``probabilities`` holds lesion-level outputs by model name (FLL: ``L``, ``LB``,
+    ``LBC``; soft tissue: ``DLM-1``, ``SM-1`` … ``SM-5``). ``complete`` is False when
+    some output could not be computed (e.g. LBC without clinical factors); the
+    ``warnings`` then say why.
+    """
+
+    case_id: str
+    task: Task
+    bundle_name: str
+    bundle_version: str
+    probabilities: dict[str, float] = field(default_factory=dict)
+    cutoff: float | None = None
+    decision_model: str | None = None
+    decision: str | None = None  # "malignant" / "benign"
+    subtype: str | None = None
+    per_image: list[dict[str, Any]] = field(default_factory=list)
+    nomogram_points: dict[str, float] = field(default_factory=dict)
+    total_points: float | None = None
+    lesion_size_cm: float | None = None
+    size_band: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    not_for_clinical_use: bool = True
+    complete: bool = True
+    request_id: str | None = None
+    cams: list[CamMap] = field(default_factory=list, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["cams"] = [
+            {k: v for k, v in asdict(c).items() if k != "heat"} | {"shape": list(c.heat.shape)}
+            for c in self.cams
+        ]
+        return d

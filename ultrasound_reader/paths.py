@@ -1,0 +1,54 @@
+"""Where bundled data lives: the demo cases (`resources/`) and demo model bundles (`models/`).
+
+One place, so that an editable install, a wheel and a PyInstaller build find the
+same files. Each location can be overridden by an environment variable
+(``ULTRASOUND_READER_RESOURCES``, ``ULTRASOUND_READER_MODELS``); user-writable data
+(caches, run folders) goes under ``ULTRASOUND_READER_CACHE`` or the platform cache.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _bundled(name: str) -> Path:
+    # PyInstaller unpacks data next to the executable (sys._MEIPASS); a source or
+    # editable install has the folders beside the package; a wheel installs them
+    # as package data under ultrasound_reader/_data/.
+    frozen = getattr(sys, "_MEIPASS", None)
+    candidates = []
+    if frozen:
+        candidates.append(Path(frozen) / name)
+    candidates += [_PACKAGE_DIR.parent / name, _PACKAGE_DIR / "_data" / name]
+    for path in candidates:
+        if path.is_dir():
+            return path
+    return candidates[0]
+
+
+def resources_dir() -> Path:
+    """Folder of bundled demo cases."""
+    env = os.environ.get("ULTRASOUND_READER_RESOURCES")
+    return Path(env) if env else _bundled("resources")
+
+
+def models_dir() -> Path:
+    """Folder of bundled model bundles (one sub-folder each)."""
+    env = os.environ.get("ULTRASOUND_READER_MODELS")
+    return Path(env) if env else _bundled("models")
+
+
+def cache_dir() -> Path:
+    """Writable cache folder (crop caches, generated data); created on demand."""
+    env = os.environ.get("ULTRASOUND_READER_CACHE")
+    if env:
+        path = Path(env)
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        path = Path(base) / "ultrasound-reader"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

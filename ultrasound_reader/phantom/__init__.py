@@ -1,0 +1,1 @@
+"""phantom layer (see DESIGN.md)."""
