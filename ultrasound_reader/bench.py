@@ -1,0 +1,63 @@
+"""``ultrasound-reader bench``: the speed benchmarks.
+
+Each layer owns its benchmarks in a ``bench`` module exposing
+``run(quick: bool) -> dict`` (figures plus the baseline measured in the same run,
+so results read as ratios on a noisy machine). This module only dispatches and
+prints them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import time
+
+SUITES: dict[str, tuple[str, str]] = {
+    "dicom": ("ultrasound_reader.dicom.bench", "cine opening and frame decoding vs pydicom's whole-file decode"),
+    "viewer": ("ultrasound_reader.gui.bench", "first frame drawn and playback in the viewer (offscreen Qt)"),
+    "ai": ("ultrasound_reader.ai.bench", "FLL and soft-tissue analysis with Grad-CAM vs a naive baseline"),
+    "stats": ("ultrasound_reader.stats.bench", "fast DeLong vs the naive O(n^2) computation"),
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("suites", nargs="*", metavar="SUITE",
+                   help=f"which to run (default: all available): {', '.join(SUITES)}")
+    p.add_argument("--quick", action="store_true", help="smaller inputs, fewer repeats")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _available() -> dict[str, object]:
+    out = {}
+    for name, (module_name, _) in SUITES.items():
+        try:
+            out[name] = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if not (exc.name or "").startswith("ultrasound_reader"):
+                raise
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from ultrasound_reader.errors import UserError
+
+    available = _available()
+    names = args.suites or list(available)
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise UserError(f"unknown or unavailable benchmark suite(s): {', '.join(unknown)} "
+                        f"(available: {', '.join(available) or 'none'})")
+    results: dict[str, object] = {}
+    for name in names:
+        t0 = time.perf_counter()
+        results[name] = available[name].run(quick=args.quick)  # type: ignore[attr-defined]
+        results[name]["wall_s"] = round(time.perf_counter() - t0, 3)  # type: ignore[index]
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for name, figures in results.items():
+            print(f"== {name}: {SUITES[name][1]}")
+            for key, value in figures.items():  # type: ignore[union-attr]
+                print(f"  {key}: {value}")
+    return 0
