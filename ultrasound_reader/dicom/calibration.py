@@ -112,3 +112,77 @@ class Calibration:
             "spacing_mm": list(self.spacing_mm) if self.spacing_mm else None,
             "regions": [r.to_dict() for r in self.regions],
         }
+
+
+def _region_from_item(item: Any) -> UltrasoundRegion | None:
+    try:
+        return UltrasoundRegion(
+            x0=int(item.RegionLocationMinX0), y0=int(item.RegionLocationMinY0),
+            x1=int(item.RegionLocationMaxX1), y1=int(item.RegionLocationMaxY1),
+            spatial_format=int(item.get("RegionSpatialFormat", 0) or 0),
+            data_type=int(item.get("RegionDataType", 0) or 0),
+            physical_delta_x=float(item.get("PhysicalDeltaX", 0.0) or 0.0),
+            physical_delta_y=float(item.get("PhysicalDeltaY", 0.0) or 0.0),
+            units_x=int(item.get("PhysicalUnitsXDirection", 0) or 0),
+            units_y=int(item.get("PhysicalUnitsYDirection", 0) or 0),
+        )
+    except (AttributeError, TypeError, ValueError):
+        return None  # a region without bounds cannot be placed on the image
+
+
+def _spacing(value: Any) -> tuple[float, float] | None:
+    """DICOM PixelSpacing is (row spacing, column spacing) = (dy, dx) in mm."""
+    try:
+        dy, dx = float(value[0]), float(value[1])
+    except (TypeError, ValueError, IndexError):
+        return None
+    if dx <= 0 or dy <= 0:
+        return None
+    return (dx, dy)
+
+
+def calibration_from_dataset(ds: Any) -> Calibration | None:
+    """The image's calibration, or None when the file states none.
+
+    Order: SequenceOfUltrasoundRegions (regions with physical units), then
+    PixelSpacing, then the shared functional groups' PixelSpacing (Enhanced US
+    Volume), then ImagerPixelSpacing. Regions whose axes are not lengths (Doppler
+    spectra: cm/s against seconds) are kept so the caller can tell them apart, but
+    they give no mm per pixel.
+    """
+    regions = tuple(r for r in (_region_from_item(it) for it in ds.get("SequenceOfUltrasoundRegions", []) or [])
+                    if r is not None)
+    if regions:
+        return Calibration(source="ultrasound_regions", regions=regions)
+    spacing = _spacing(ds.get("PixelSpacing"))
+    if spacing:
+        return Calibration(source="pixel_spacing", spacing_mm=spacing)
+    for group in ds.get("SharedFunctionalGroupsSequence", []) or []:
+        for measures in group.get("PixelMeasuresSequence", []) or []:
+            spacing = _spacing(measures.get("PixelSpacing"))
+            if spacing:
+                return Calibration(source="pixel_spacing", spacing_mm=spacing)
+    spacing = _spacing(ds.get("ImagerPixelSpacing"))
+    if spacing:
+        return Calibration(source="imager_pixel_spacing", spacing_mm=spacing)
+    return None
+
+
+def describe(calibration: Calibration | None) -> str:
+    """One line for people: where the calibration comes from, or that there is none."""
+    if calibration is None:
+        return "uncalibrated (no ultrasound regions or pixel spacing in the file): distances are not shown in mm"
+    if calibration.spacing_mm is not None:
+        dx, dy = calibration.spacing_mm
+        return f"{calibration.source}: {dx:.4g} x {dy:.4g} mm/px"
+    spatial = [r for r in calibration.regions if r.is_spatial]
+    parts = []
+    for r in spatial:
+        mm = r.mm_per_pixel()
+        assert mm is not None
+        parts.append(f"{r.data_type_name} [{r.x0},{r.y0}]-[{r.x1},{r.y1}] {mm[0]:.4g} x {mm[1]:.4g} mm/px")
+    other = len(calibration.regions) - len(spatial)
+    text = "; ".join(parts) if parts else "no region with lengths on both axes"
+    if other:
+        text += f"; {other} non-spatial region(s)"
+    return f"{calibration.source}: {text}"
