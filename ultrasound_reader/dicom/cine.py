@@ -9,6 +9,7 @@ PNG and JPEG images open as one uncalibrated frame.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -54,6 +55,7 @@ class Cine:
         self._inflight: dict[int, threading.Event] = {}
         self._prefetcher: Prefetcher | None = None
         self._key = id(self)
+        self.patient_key: str | None = None  # a hash, never the patient's ID or name
 
     # -- facts ---------------------------------------------------------------
     @property
@@ -265,8 +267,12 @@ def _open_dicom(path: Path, cache: FrameCache | None, cache_mib: float) -> Cine:
         "calibration": calibration.to_dict() if calibration else None,
     })
     color = decoder.samples == 3 or decoder.photometric == "PALETTE COLOR"
-    return Cine(path, n_frames, decoder.rows, decoder.columns, color, frames.get, decoder.decode,
+    cine = Cine(path, n_frames, decoder.rows, decoder.columns, color, frames.get, decoder.decode,
                 metadata, calibration, timing, cache, cache_mib, closer=reader.close)
+    # Groups files by patient without keeping the identifier itself.
+    ident = f"{ds.get('PatientID', '')}|{ds.get('PatientName', '')}"
+    cine.patient_key = hashlib.sha256(ident.encode("utf-8", "replace")).hexdigest()[:16]
+    return cine
 
 
 def _bytes_or_none(value: Any) -> bytes | None:

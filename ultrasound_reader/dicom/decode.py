@@ -76,6 +76,9 @@ class FrameDecoder:
         self._opts["number_of_frames"] = 1
         self._opts["transfer_syntax_uid"] = ts
         self._opts.pop("extended_offsets", None)
+        self._opts["pixel_keyword"] = "PixelData"
+        if not ts.is_encapsulated:
+            self._opts["pixel_vr"] = "OB" if self.bits_allocated == 8 else "OW"
         self._fast_jpeg = (
             ts in (JPEGBaseline8Bit, JPEGExtended12Bit)
             and self.bits_allocated == 8 and self.bits_stored == 8 and not self.signed
