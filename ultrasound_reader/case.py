@@ -409,6 +409,11 @@ class AnalysisResult:
     not_for_clinical_use: bool = True
     complete: bool = True
     request_id: str | None = None
+    # FLL: the liver-background type from Model^LB's LB head (normal / steatosis / fibrosis).
+    lb_type: str | None = None
+    lb_type_probabilities: dict[str, float] = field(default_factory=dict)
+    # Human label of each output key (e.g. "SM-1": "lipoma", "LBC": "Model^LBC ...").
+    model_labels: dict[str, str] = field(default_factory=dict)
     cams: list[CamMap] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,0 +1,175 @@
+"""The focal-liver-lesion pipeline (Yang et al. 2020): Model^L, Model^LB, Model^LBC.
+
+* Model^L scores each lesion ROI; the lesion score is the mean of the image scores.
+* Model^LB scores each lesion ROI together with a liver-background ROI: the one on
+  the same image and frame when there is one, otherwise the background ROIs in turn
+  (lesion i with background i mod n). Its LB head gives the LB type (normal /
+  steatosis / fibrosis) of each background ROI; the lesion's LB type is the mean.
+* Model^LBC is the manifest's logistic fusion (fusion.py) of the lesion-level LB
+  probability with clinical factors; missing factors leave it uncomputed (never
+  imputed) while L and LB are still shown.
+
+Grad-CAMs: "L" on each lesion ROI; "LB" on each lesion ROI (lesion branch) and on
+each background ROI (background branch, for the mean fused output of the pairs it
+is in); "LB-type" on each background ROI for its predicted type. LBC is a monotone
+function of LB's output given the factors, so its map is LB's.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from ultrasound_reader.ai import fusion as _fusion
+from ultrasound_reader.ai.analyzer import RunContext, decide, lesion_size, looks_cystic
+from ultrasound_reader.ai.gradcam import head_gradients
+from ultrasound_reader.ai.inference import cam_maps, pooled, trunk_forward
+from ultrasound_reader.ai.preprocess import crop_roi
+from ultrasound_reader.case import AnalysisResult, Roi
+from ultrasound_reader.errors import UserError
+
+LABELS = {"L": "Model^L (lesion ROIs)", "LB": "Model^LB (lesion + liver background)",
+          "LBC": "Model^LBC (LB + clinical factors)"}
+
+
+def pair_backgrounds(lesions: list[Roi], backgrounds: list[Roi]) -> list[int]:
+    """Index of the background ROI each lesion ROI is paired with."""
+    out = []
+    for i, les in enumerate(lesions):
+        same = [j for j, bg in enumerate(backgrounds) if bg.image == les.image and bg.frame == les.frame]
+        out.append(same[0] if same else i % len(backgrounds))
+    return out
+
+
+def _check_counts(ctx: RunContext, lesions: list[Roi], backgrounds: list[Roi]) -> None:
+    ipl = ctx.bundle.manifest["images_per_lesion"]
+    cid = ctx.case.case_id
+    if not lesions:
+        raise UserError(f"case {cid}: no lesion ROI; draw {ipl['min']}-{ipl['max']} "
+                        f"(the paper uses {ipl['recommended']})")
+    if not ipl["min"] <= len(lesions) <= ipl["max"]:
+        raise UserError(f"case {cid}: {len(lesions)} lesion ROIs; bundle {ctx.bundle.name} takes "
+                        f"{ipl['min']}-{ipl['max']}")
+    if len(backgrounds) > ipl["max"]:
+        raise UserError(f"case {cid}: {len(backgrounds)} liver-background ROIs; bundle {ctx.bundle.name} "
+                        f"takes at most {ipl['max']}")
+    if len(lesions) < ipl["recommended"]:
+        ctx.warn(f"{len(lesions)} lesion ROI(s): the model was validated with {ipl['recommended']} per lesion")
+
+
+def _sigmoid(t: torch.Tensor) -> list[float]:
+    return [float(v) for v in torch.sigmoid(t)]
+
+
+def run_fll(ctx: RunContext) -> AnalysisResult:
+    case, b = ctx.case, ctx.bundle
+    m, spec, arch = b.manifest, b.manifest["input"], b.manifest["architecture"]
+    lesions, backgrounds = case.rois_of("lesion"), case.rois_of("background")
+    _check_counts(ctx, lesions, backgrounds)
+
+    ctx.step(0.05, "reading frames")
+    frames = {r.id: ctx.frame_of(r)[0] for r in lesions + backgrounds}
+    ctx.lap("frames_s")
+    ctx.step(0.15, "preparing ROI crops")
+    role = lambda r: case.images[r.image].role  # noqa: E731
+    where = lambda r: f"image {r.image} ({case.images[r.image].file}) frame {r.frame}"  # noqa: E731
+    crops_l = [crop_roi(frames[r.id], r, spec, role(r), where(r)) for r in lesions]
+    crops_b = [crop_roi(frames[r.id], r, spec, role(r), where(r)) for r in backgrounds]
+    for r in lesions:
+        if looks_cystic(frames[r.id], r):
+            ctx.warn(f"lesion ROI {r.id} looks cystic (anechoic, homogeneous): cystic lesions are outside "
+                     "the intended use")
+    ctx.lap("preprocess_s")
+
+    L, LB = b.models["L"], b.models["LB"]
+    ctx.step(0.3, "Model^L")
+    fmap_l = trunk_forward(L.trunk, crops_l)
+    have_lb = bool(backgrounds)
+    if have_lb:
+        ctx.step(0.45, "Model^LB")
+        fmap_ll = trunk_forward(LB.lesion.trunk, crops_l)
+        fmap_b = trunk_forward(LB.background, crops_b)
+    ctx.lap("forward_s")
+
+    ctx.step(0.65, "heads and Grad-CAM")
+    out_l, (g_l,) = head_gradients(lambda p: L.head(p)[:, 0], [pooled(fmap_l)])
+    probs: dict[str, float] = {}
+    p_l = _sigmoid(out_l)
+    probs["L"] = sum(p_l) / len(p_l)
+    cams = cam_maps(fmap_l, g_l, crops_l, lesions, "L", ctx.cam_method) if ctx.cam else []
+    per_image: list[dict[str, Any]] = [
+        {"roi_id": r.id, "kind": "lesion", "image": r.image, "frame": r.frame, "box": list(c.box), "L": p}
+        for r, c, p in zip(lesions, crops_l, p_l)]
+    lb_type, lb_type_probs = None, {}
+    if have_lb:
+        pair = pair_backgrounds(lesions, backgrounds)
+        pb = pooled(fmap_b)
+        out_lb, (g_ll, g_pair) = head_gradients(LB.fuse, [pooled(fmap_ll), pb[pair]])
+        p_lb = _sigmoid(out_lb)
+        probs["LB"] = sum(p_lb) / len(p_lb)
+        for row, j, p in zip(per_image, pair, p_lb):
+            row["LB"], row["paired_background"] = p, backgrounds[j].id
+        # A background ROI in several pairs: the map of the mean fused logit of those pairs.
+        idx = torch.tensor(pair)
+        g_b = torch.zeros_like(pb).index_add_(0, idx, g_pair)
+        g_b /= torch.bincount(idx, minlength=len(backgrounds)).clamp(min=1)[:, None].to(g_b.dtype)
+        lb_names = list(arch.get("lb_types", ["normal", "steatosis", "fibrosis"]))
+        with torch.no_grad():
+            lb_logits = LB.lb_head(pb)
+        predicted = lb_logits.argmax(1)
+        out_t, (g_t,) = head_gradients(lambda p: LB.lb_head(p).gather(1, predicted[:, None])[:, 0], [pb])
+        act = torch.softmax(lb_logits, 1) if arch.get("lb_activation", "softmax") == "softmax" \
+            else torch.sigmoid(lb_logits)
+        mean_t = act.mean(0)
+        lb_type_probs = {n: float(v) for n, v in zip(lb_names, mean_t)}
+        lb_type = lb_names[int(mean_t.argmax())]
+        for r, c, a in zip(backgrounds, crops_b, act):
+            per_image.append({"roi_id": r.id, "kind": "background", "image": r.image, "frame": r.frame,
+                              "box": list(c.box), "lb_type": lb_names[int(a.argmax())],
+                              "lb_type_probabilities": {n: float(v) for n, v in zip(lb_names, a)}})
+        if ctx.cam:
+            cams += cam_maps(fmap_ll, g_ll, crops_l, lesions, "LB", ctx.cam_method)
+            cams += cam_maps(fmap_b, g_b, crops_b, backgrounds, "LB", ctx.cam_method)
+            cams += cam_maps(fmap_b, g_t, crops_b, backgrounds, "LB-type", ctx.cam_method)
+    else:
+        ctx.warn("no liver-background ROI: Model^LB and Model^LBC not computed (Model^L shown)")
+    ctx.lap("cam_s")
+
+    ctx.step(0.85, "fusion and size")
+    complete = have_lb
+    points: dict[str, float] = {}
+    total = None
+    if b.fusion:
+        p_lbc, values, missing = _fusion.fused_probability(b.fusion, case.factors, probs)
+        if p_lbc is not None:
+            probs["LBC"] = p_lbc
+            points, total = _nomogram_points(b, values)
+        else:
+            complete = False
+            factors = [x for x in missing if x not in b.manifest["models"]]
+            if factors:
+                ctx.warn(f"clinical factor(s) not recorded: {', '.join(factors)}: Model^LBC not computed "
+                         "(the LB result is shown)")
+    size_cm, band = lesion_size(ctx, lesions)
+    model, cut, decision = decide(ctx, probs)
+    ctx.lap("fusion_s")
+    return AnalysisResult(
+        case_id=case.case_id, task=case.task, bundle_name=b.name, bundle_version=b.version,
+        probabilities=probs, cutoff=cut, decision_model=model, decision=decision, per_image=per_image,
+        nomogram_points=points, total_points=total, lesion_size_cm=size_cm, size_band=band,
+        complete=complete, cams=cams, lb_type=lb_type, lb_type_probabilities=lb_type_probs,
+        model_labels={k: v for k, v in LABELS.items() if k in probs} | {"LB-type": "liver background type"},
+    )
+
+
+def _nomogram_points(b: Any, values: dict[str, float]) -> tuple[dict[str, float], float | None]:
+    """Points per predictor and total from the bundle's nomogram (stats.nomogram), if it has one."""
+    if b.nomogram is None:
+        return {}, None
+    s = b.nomogram.score(values)
+    get = (lambda k: s[k]) if isinstance(s, dict) else (lambda k: getattr(s, k))  # noqa: E731
+    points = {str(k): float(v) for k, v in dict(get("points")).items()}
+    total = float(get("total"))
+    return points, (total if math.isfinite(total) else None)

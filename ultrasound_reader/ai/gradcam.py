@@ -1,0 +1,122 @@
+"""Grad-CAM without a backward pass through the trunk, plus the reference and overlays.
+
+Grad-CAM (Selvaraju et al. 2017) weighs the channels of the last convolutional map
+``A`` (C x h x w) by ``alpha_k = mean_ij dy/dA_kij`` and keeps ``ReLU(sum_k alpha_k A_k)``.
+Every network here pools that map by global average pooling before its head, so
+``dy/dA_kij = (1/hw) dy/dp_k`` with ``p = GAP(A)``: the weights are the gradient of
+the output with respect to the pooled features, divided by ``h*w``. Only the (tiny)
+head needs a backward pass, for a whole batch at once; for a purely linear head the
+gradient is just its effective weight vector. ``autograd_cam`` is the textbook
+version (hooks, full backward) that tests and the benchmark baseline compare with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+_COLORMAPS = {"jet": "COLORMAP_JET", "turbo": "COLORMAP_TURBO", "inferno": "COLORMAP_INFERNO",
+              "viridis": "COLORMAP_VIRIDIS", "hot": "COLORMAP_HOT", "magma": "COLORMAP_MAGMA"}
+
+
+def head_gradients(head: Callable[..., Tensor], pooled: Sequence[Tensor]) -> tuple[Tensor, list[Tensor]]:
+    """Run ``head(*pooled) -> (B,)`` outputs and their gradients w.r.t. each pooled input.
+
+    The batch rows are independent in eval mode (BatchNorm uses running statistics,
+    dropout is off), so the gradient of the summed outputs gives every row's own
+    gradient in one backward pass through the head alone.
+    """
+    leaves = [p.detach().requires_grad_(True) for p in pooled]
+    with torch.enable_grad():
+        out = head(*leaves)
+        grads = torch.autograd.grad(out.sum(), leaves, allow_unused=True)
+    return out.detach(), [torch.zeros_like(p) if g is None else g for p, g in zip(leaves, grads)]
+
+
+def cam_from_pooled_grad(fmap: Tensor, pooled_grad: Tensor, method: str = "gradcam") -> Tensor:
+    """Grad-CAM maps (B, h, w), unnormalised, from the feature map and d output / d GAP(fmap)."""
+    h, w = fmap.shape[-2:]
+    g = pooled_grad / (h * w)  # = dy/dA_kij at every position ij
+    if method == "gradcam":
+        weights = g
+    elif method == "gradcam++":
+        # Grad-CAM++ with the usual exponential-output approximation (powers of the first
+        # derivative); the gradient is constant over positions after GAP, so it is per channel.
+        g2, g3 = g**2, g**3
+        denom = 2 * g2 + fmap.sum(dim=(2, 3)) * g3
+        alpha = g2 / torch.where(denom != 0, denom, torch.ones_like(denom))
+        weights = alpha * torch.relu(g) * (h * w)
+    else:
+        raise ValueError(f"unknown CAM method {method!r}")
+    return torch.relu(torch.einsum("bk,bkhw->bhw", weights, fmap))
+
+
+def autograd_cam(trunk: nn.Module, head: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor, Tensor]:
+    """Textbook Grad-CAM: full forward with a retained feature map, full backward.
+
+    ``head`` maps the feature map (B, C, h, w) to outputs (B,). Returns (outputs, maps).
+    """
+    with torch.enable_grad():
+        x = x.detach().requires_grad_(True)  # gradients flow through the whole trunk
+        fmap = trunk(x)
+        fmap.retain_grad()
+        out = head(fmap)
+        out.sum().backward()
+        alpha = fmap.grad.mean(dim=(2, 3))
+        cam = torch.relu((alpha[:, :, None, None] * fmap).sum(1))
+    return out.detach(), cam.detach()
+
+
+def normalise(cams: np.ndarray) -> np.ndarray:
+    """Scale each map to [0, 1] by its maximum (an all-zero map stays zero)."""
+    cams = np.asarray(cams, dtype=np.float32)
+    peak = cams.reshape(len(cams), -1).max(axis=1) if len(cams) else np.zeros(0, np.float32)
+    scale = np.where(peak > 0, 1.0 / np.where(peak > 0, peak, 1.0), 0.0).astype(np.float32)
+    return np.clip(cams * scale[:, None, None], 0.0, 1.0)
+
+
+def colorize(heat: np.ndarray, cmap: str = "jet") -> np.ndarray:
+    """H x W x 3 uint8 RGB colour-mapped heat (heat in [0, 1])."""
+    import cv2
+
+    code = getattr(cv2, _COLORMAPS.get(cmap, ""), None)
+    if code is None:
+        raise ValueError(f"unknown colour map {cmap!r} (known: {', '.join(_COLORMAPS)})")
+    bgr = cv2.applyColorMap(np.clip(heat * 255.0 + 0.5, 0, 255).astype(np.uint8), code)
+    return bgr[:, :, ::-1].copy()
+
+
+def overlay_rgba(cams: Sequence[object], height: int, width: int, *, cmap: str = "jet",
+                 opacity: float = 0.5, alpha_by_heat: bool = True) -> np.ndarray:
+    """RGBA (H x W x 4 uint8) overlay of CamMaps placed at their boxes in the full image.
+
+    Where maps overlap the larger heat wins. Alpha is ``opacity`` (times the heat with
+    ``alpha_by_heat``, so cold areas stay see-through); outside every map it is 0.
+    """
+    heat = np.zeros((height, width), np.float32)
+    covered = np.zeros((height, width), bool)
+    for c in cams:
+        x0, y0, x1, y1 = c.bbox  # type: ignore[attr-defined]
+        hm = c.heat  # type: ignore[attr-defined]
+        # Clip to this image (a map may come from a larger frame in a tiled view).
+        cx1, cy1 = min(x1, width), min(y1, height)
+        if cx1 <= x0 or cy1 <= y0:
+            continue
+        sub = hm[: cy1 - y0, : cx1 - x0]
+        heat[y0:cy1, x0:cx1] = np.maximum(heat[y0:cy1, x0:cx1], sub)
+        covered[y0:cy1, x0:cx1] = True
+    rgba = np.zeros((height, width, 4), np.uint8)
+    rgba[:, :, :3] = colorize(heat, cmap)
+    alpha = opacity * (heat if alpha_by_heat else np.ones_like(heat))
+    rgba[:, :, 3] = np.where(covered, np.clip(alpha * 255.0 + 0.5, 0, 255), 0).astype(np.uint8)
+    return rgba
+
+
+def blend(image: np.ndarray, rgba: np.ndarray) -> np.ndarray:
+    """The image (gray or RGB uint8) with an RGBA overlay composited on it, as RGB uint8."""
+    rgb = image if image.ndim == 3 else np.repeat(image[:, :, None], 3, axis=2)
+    a = rgba[:, :, 3:4].astype(np.float32) / 255.0
+    return (rgb[:, :, :3].astype(np.float32) * (1 - a) + rgba[:, :, :3].astype(np.float32) * a + 0.5).astype(np.uint8)
