@@ -102,7 +102,8 @@ class TrainConfig:
     lr_schedule: Literal["constant", "cosine"] = "cosine"
     triplet_margin: float = 0.3
     triplet_weight: float = 1.0
-    triplet_labels: Literal["class", "lesion"] = "class"
+    triplet_labels: Literal["class", "lesion"] = "class"  # what counts as a positive: same class or same lesion
+    triplet_normalize: bool = True  # L2-normalise embeddings first, so the margin has a fixed scale
     lb_weight: float = 1.0  # weight of the LB-type BCE in the Model^LB loss
     num_workers: int = 0  # data-loading worker processes
     threads: int = 2  # torch intra-op threads on CPU
