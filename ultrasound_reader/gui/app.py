@@ -1,0 +1,49 @@
+"""The QApplication, themed, and where the bundled demo is.
+
+Qt is imported here and only here at start-up time, so the other sub-commands never
+pay for it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PySide6.QtWidgets import QApplication
+
+from ultrasound_reader.gui import theme
+from ultrasound_reader.gui.settings import APPLICATION, ORGANIZATION
+from ultrasound_reader.paths import resources_dir
+
+_IMAGE_SUFFIXES = {".dcm", ".dicom", ".png", ".jpg", ".jpeg"}
+
+
+def application(argv: list[str] | None = None) -> QApplication:
+    """The running QApplication (created and themed once)."""
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(argv if argv is not None else sys.argv[:1])
+        app.setOrganizationName(ORGANIZATION)
+        app.setApplicationName(APPLICATION)
+    theme.apply(app)  # type: ignore[arg-type]
+    return app  # type: ignore[return-value]
+
+
+def demo_paths() -> list[Path]:
+    """What opens when the app starts with no arguments: the bundled demo cases.
+
+    The first folder under resources/ that holds images (a demo case), else
+    resources/ itself if it holds images directly; empty when nothing is bundled.
+    """
+    root = resources_dir()
+    if not root.is_dir():
+        return []
+
+    def has_images(folder: Path) -> bool:
+        return any(p.is_file() and (p.suffix.lower() in _IMAGE_SUFFIXES or p.name == "DICOMDIR")
+                   for p in folder.rglob("*"))
+
+    for child in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if has_images(child):
+            return [child]
+    return [root] if has_images(root) else []

@@ -1,0 +1,74 @@
+"""``ultrasound-reader [gui] [FILE|FOLDER ...]``: open the workstation.
+
+With no paths it opens the bundled demo (resources/); with none bundled, an empty
+window that says how to open a file. A path that does not exist is a user error
+(exit 1, one line) before any window appears; a file that exists but cannot be
+read opens the window with the reason in a dialog and the status bar.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from ultrasound_reader.errors import UserError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="*", metavar="PATH", help="DICOM/PNG/JPEG files or folders to open")
+    p.add_argument("--settings", metavar="INI",
+                   help="keep preferences in this ini file instead of the user's settings")
+    p.add_argument("--screenshot", metavar="PNG",
+                   help="open the paths, save a picture of the window to PNG and exit (works offscreen)")
+
+
+def run(args: argparse.Namespace) -> int:
+    paths = [Path(p) for p in args.paths]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise UserError(f"{missing[0]}: no such file or folder")
+    if args.screenshot and not Path(args.screenshot).parent.exists():
+        raise UserError(f"{args.screenshot}: folder does not exist")
+
+    from PySide6.QtCore import QSettings, QTimer
+
+    from ultrasound_reader.gui.app import application, demo_paths
+    from ultrasound_reader.gui.main_window import MainWindow
+
+    app = application()
+    settings = QSettings(args.settings, QSettings.Format.IniFormat) if args.settings else None
+    window = MainWindow(settings)
+    window.show()
+    if not paths:
+        paths = demo_paths()
+        if not paths:
+            window.statusBar().showMessage("No bundled demo found: open a DICOM file or folder (Ctrl+O)")
+    if paths:
+        window.open_paths(paths)
+    if args.screenshot:
+        return _screenshot(app, window, Path(args.screenshot))
+    return app.exec()
+
+
+def _screenshot(app: object, window: object, out: Path) -> int:
+    """Wait until loading is done and the first frame is painted, then save the window."""
+    import time
+
+    from PySide6.QtWidgets import QApplication
+
+    deadline = time.monotonic() + float(os.environ.get("ULTRASOUND_READER_SCREENSHOT_TIMEOUT", "30"))
+    while time.monotonic() < deadline:
+        QApplication.processEvents()
+        if not window.runner.busy and not window.frame_runner.busy:  # type: ignore[attr-defined]
+            break
+        time.sleep(0.01)
+    for _ in range(20):  # let layout and painting settle
+        QApplication.processEvents()
+        time.sleep(0.01)
+    ok = window.grab().save(str(out))  # type: ignore[attr-defined]
+    window.close()  # type: ignore[attr-defined]
+    if not ok:
+        raise UserError(f"{out}: cannot write the screenshot")
+    print(out)
+    return 0
