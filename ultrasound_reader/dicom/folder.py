@@ -103,17 +103,21 @@ class ScanResult:
 
 
 def _dicomdir_files(path: Path, problems: list[tuple[Path, str]]) -> list[Path]:
-    """Files referenced by a DICOMDIR; missing ones become problems."""
-    from pydicom.fileset import FileSet
+    """Files referenced by a DICOMDIR's records; missing ones become problems."""
+    from pydicom import dcmread
 
     try:
-        fs = FileSet(path)
-    except Exception as exc:  # a damaged DICOMDIR: fall back to the plain scan
+        records = dcmread(path).DirectoryRecordSequence
+    except Exception as exc:  # a damaged DICOMDIR: the plain scan still runs
         problems.append((path, f"unreadable DICOMDIR ({type(exc).__name__}: {exc})"))
         return []
     files = []
-    for instance in fs:
-        p = Path(instance.path)
+    for record in records:
+        file_id = record.get("ReferencedFileID")
+        if not file_id:
+            continue
+        parts = [file_id] if isinstance(file_id, str) else list(file_id)
+        p = path.parent.joinpath(*parts)
         if p.exists():
             files.append(p)
         else:

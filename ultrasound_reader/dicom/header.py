@@ -121,6 +121,12 @@ def read_header(path: Path) -> tuple[Dataset, PixelLayout]:
         return ds, PixelLayout(ts, 0, len(data), len(data), in_memory=data)
 
     if len(tag_bytes) < 8:
+        # pydicom stops silently at the end of a cut file, so say what the header suggests.
+        if len(ds) == 0:
+            raise UserError(f"{path}: DICOM header is truncated or empty (no data elements after the file meta)")
+        if "Rows" in ds and "Columns" in ds:
+            raise UserError(f"{path}: has image attributes but no pixel data (the file is truncated "
+                            "or holds no image)")
         raise UserError(f"{path}: has no pixel data (not an image)")
     endian = "<" if ts.is_little_endian else ">"
     group, elem = struct.unpack(endian + "HH", tag_bytes[:4])

@@ -163,6 +163,7 @@ def write_dicom(
     ds.StudyInstanceUID = study_uid or generate_uid()
     ds.SeriesInstanceUID = series_uid or generate_uid()
     ds.StudyDescription = "PHANTOM study"
+    ds.StudyDate, ds.StudyTime, ds.StudyID = "20000101", "120000", "PHANTOM"
     ds.SeriesDescription = series_description
     ds.SeriesNumber = 1
     ds.InstanceNumber = 1
