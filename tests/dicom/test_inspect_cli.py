@@ -9,6 +9,7 @@ import sys
 import cv2
 import numpy as np
 import pydicom
+import pytest
 
 ENV_PY = [sys.executable, "-m", "ultrasound_reader"]
 
@@ -28,13 +29,7 @@ def test_text_and_json(dicom_samples):
     assert info["photometric"] == "PALETTE COLOR" and info["frames"] == 1
     tissue = info["calibration"]["regions"][0]
     assert tissue["data_type"] == "tissue" and tissue["units_x"] == "cm"
-    assert tissue["mm_per_pixel"][0] == pytest_approx(0.262288)
-
-
-def pytest_approx(value):
-    import pytest
-
-    return pytest.approx(value, abs=1e-6)
+    assert tissue["mm_per_pixel"][0] == pytest.approx(0.262288, abs=1e-6)
 
 
 def test_writes_frame_png(dicom_samples, tmp_path):

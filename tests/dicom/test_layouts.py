@@ -184,3 +184,30 @@ def test_enhanced_us_volume_frames_and_spacing(make, gray):
         _assert_close(cine.frame(2), gray[2])
         assert cine.calibration is not None
         assert cine.calibration.mm_per_pixel(1, 1) == pytest.approx((0.3, 0.2))
+
+
+def test_signed_16bit_windowed(make, gray):
+    stored = (gray.astype(np.int16) - 128) * 8  # -1024..1016
+    path = make("s16", stored, bits_stored=16, window=(0.0, 1024.0))
+    ref = pydicom_frames(path)
+    _assert_close(ref, stored)
+    ours, _ = _ours(path)
+    lin = np.clip(((ref - (-0.5)) / 1023 + 0.5) * 255, 0, 255)
+    _assert_close(ours, np.rint(lin), tol=1)
+
+
+def test_rgb_16bit_shifted_to_8(make, color):
+    stored = color.astype(np.uint16) << 4
+    path = make("rgb16", stored, bits_stored=12)
+    ours, _ = _ours(path)
+    _assert_close(ours, pydicom_frames(path) >> 4)
+    _assert_close(ours, color)
+
+
+def test_jpeg2000_lossy_ybr_ict(make, color):
+    from pydicom.uid import JPEG2000
+
+    path = make("j2k_ict", color, transfer_syntax=JPEG2000, photometric="YBR_ICT")
+    ref = pydicom_frames(path)
+    assert np.abs(ref.astype(int) - color).mean() < 8  # lossy, but colours (not YCbCr) come back
+    _assert_close(_ours(path)[0], ref)

@@ -152,3 +152,16 @@ def test_thumbnail_decodes_one_frame(cines):
         thumb = cine.thumbnail(16)
         assert cine.decode_count == 1
         assert max(thumb.shape[:2]) == 16 and thumb.dtype == np.uint8
+
+
+def test_forgotten_cine_stops_its_prefetch_thread(cines):
+    import gc
+
+    cine = open_cine(cines["jpeg"][0])
+    cine.prefetch(0, 20)
+    cine.wait_prefetch(timeout=10)
+    thread = cine._prefetcher._thread
+    del cine
+    gc.collect()
+    thread.join(timeout=5)
+    assert not thread.is_alive()

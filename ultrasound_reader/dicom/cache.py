@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
@@ -82,6 +83,12 @@ class FrameCache:
             self._bytes = 0
 
 
+def _weak(fn: Callable) -> Callable[[], Callable | None]:
+    if hasattr(fn, "__self__") and hasattr(fn, "__func__"):
+        return weakref.WeakMethod(fn)  # type: ignore[arg-type]
+    return lambda: fn
+
+
 class Prefetcher:
     """Decodes frames ahead of playback on a daemon thread.
 
@@ -92,8 +99,10 @@ class Prefetcher:
     """
 
     def __init__(self, load: Callable[[int], object], is_cached: Callable[[int], bool], name: str) -> None:
-        self._load = load
-        self._is_cached = is_cached
+        # Weak references: the thread must not keep a forgotten cine alive (its
+        # __del__ closes the file and stops this thread).
+        self._load_ref = _weak(load)
+        self._is_cached_ref = _weak(is_cached)
         self._cond = threading.Condition()
         self._queue: list[int] = []
         self._generation = 0
@@ -143,12 +152,23 @@ class Prefetcher:
                 index = self._queue.pop(0)
                 generation = self._generation
                 self._busy = True
-            if self._is_cached(index):
-                continue
-            try:
-                self._load(index)
-            except Exception as exc:  # shown to the user when the frame itself is asked for
-                log.debug("prefetch of frame %d failed: %s", index, exc)
+            if not self._step(index):
                 with self._cond:
                     if self._generation == generation:
-                        self._queue = []
+                        self._queue = []  # an error or a dead owner ends this request
+
+    def _step(self, index: int) -> bool:
+        """Decode one frame; False when the request should stop. Holds no strong
+        reference to the owner once it returns."""
+        load, is_cached = self._load_ref(), self._is_cached_ref()
+        if load is None or is_cached is None:  # the owner is gone
+            with self._cond:
+                self._stopped = True
+            return False
+        try:
+            if not is_cached(index):
+                load(index)
+            return True
+        except Exception as exc:  # shown to the user when the frame itself is asked for
+            log.debug("prefetch of frame %d failed: %s", index, exc)
+            return False

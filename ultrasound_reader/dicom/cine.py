@@ -10,6 +10,7 @@ PNG and JPEG images open as one uncalibrated frame.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,7 @@ from ultrasound_reader.dicom.timing import FrameTiming, timing_from_dataset
 from ultrasound_reader.errors import UserError
 
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+_OWNER_IDS = itertools.count(1)  # cache keys: unlike id(), never reused by a later cine
 
 
 class Cine:
@@ -54,7 +56,7 @@ class Cine:
         self._lock = threading.Lock()
         self._inflight: dict[int, threading.Event] = {}
         self._prefetcher: Prefetcher | None = None
-        self._key = id(self)
+        self._key = next(_OWNER_IDS)
         self.patient_key: str | None = None  # a hash, never the patient's ID or name
 
     # -- facts ---------------------------------------------------------------
@@ -112,7 +114,8 @@ class Cine:
         try:
             arr = self._decode(self._get_bytes(index), index)
             arr.flags.writeable = False
-            self.decode_count += 1
+            with self._lock:
+                self.decode_count += 1
             self.cache.put(key, arr)
             return arr
         finally:
@@ -190,9 +193,9 @@ class Cine:
         self.close()
 
     def __del__(self) -> None:
+        # A forgotten close() must not leak the file descriptor or the prefetch thread.
         try:
-            if not self._closed and self._prefetcher is not None:
-                self._prefetcher.stop()
+            self.close()
         except Exception:
             pass
 

@@ -239,11 +239,13 @@ def write_dicom(
             del ds.PlanarConfiguration
         ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
         kwargs: dict[str, Any] = {}
-        if photometric == "YBR_RCT":
+        if photometric in ("YBR_RCT", "YBR_ICT"):
             kwargs["use_mct"] = True
+        if ts == UID("1.2.840.10008.1.2.4.91"):  # JPEG 2000 (lossy allowed): needs a rate
+            kwargs["j2k_cr"] = [10]
         ds.compress(ts, encapsulate_ext=(offset_table == "extended"), generate_instance_uid=False, **kwargs)
-        if photometric == "YBR_RCT":
-            ds.PhotometricInterpretation = "YBR_RCT"  # the codestream applies the reversible transform
+        if photometric in ("YBR_RCT", "YBR_ICT"):
+            ds.PhotometricInterpretation = photometric  # the codestream applies the colour transform
         if offset_table == "none" or fragments_per_frame > 1:
             from pydicom.encaps import generate_frames
 
