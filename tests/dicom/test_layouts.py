@@ -211,3 +211,15 @@ def test_jpeg2000_lossy_ybr_ict(make, color):
     ref = pydicom_frames(path)
     assert np.abs(ref.astype(int) - color).mean() < 8  # lossy, but colours (not YCbCr) come back
     _assert_close(_ours(path)[0], ref)
+
+
+def test_file_without_preamble_or_file_meta(make, gray, tmp_path):
+    ds = pydicom.dcmread(make("implicit_src", gray, transfer_syntax=ImplicitVRLittleEndian))
+    del ds.file_meta
+    ds.preamble = None
+    path = tmp_path / "raw_dataset.dcm"
+    ds.save_as(path, enforce_file_format=False, implicit_vr=True, little_endian=True)
+    assert path.read_bytes()[128:132] != b"DICM"
+    ours, md = _ours(path)
+    _assert_close(ours, gray)
+    assert md["transfer_syntax"] == "Implicit VR Little Endian"
