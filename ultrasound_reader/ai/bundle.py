@@ -127,6 +127,9 @@ def load_bundle(path: str | Path, task: str | None = None) -> Bundle:
     _manifest.validate(data, source=str(folder / MANIFEST))
     if task is not None and data["task"] != task:
         raise UserError(f"{folder}: bundle is for task {data['task']!r}, not {task!r}")
+    # Checked on every call, cache hit or not: a pickle dropped in later is still refused.
+    _refuse_pickles(folder)
+    _refuse_unlisted_weights(folder, data["files"])
     key = str(folder)
     fp = _fingerprint(folder, raw, data["files"])
     with _lock:
@@ -139,8 +142,14 @@ def load_bundle(path: str | Path, task: str | None = None) -> Bundle:
     return bundle
 
 
+def _refuse_unlisted_weights(folder: Path, files: dict[str, str]) -> None:
+    listed = {(folder / rel).resolve() for rel in files}
+    for p in sorted(folder.glob("*.safetensors")):
+        if p.resolve() not in listed:
+            raise UserError(f"{p}: weights file not listed in the manifest; refused")
+
+
 def _load_verified(folder: Path, data: dict[str, Any], raw: bytes) -> Bundle:
-    _refuse_pickles(folder)
     if MODEL_CARD not in data["files"]:
         raise UserError(f"{folder / MANIFEST}: files: {MODEL_CARD} is not listed")
     for rel, digest in data["files"].items():
@@ -151,10 +160,6 @@ def _load_verified(folder: Path, data: dict[str, Any], raw: bytes) -> Bundle:
             raise UserError(f"{p}: missing (listed in the bundle manifest)")
         if sha256_file(p) != digest:
             raise UserError(f"{p}: SHA-256 does not match the manifest (file changed or tampered with); refused")
-    listed = {(folder / rel).resolve() for rel in data["files"]}
-    for p in folder.glob("*.safetensors"):
-        if p.resolve() not in listed:
-            raise UserError(f"{p}: weights file not listed in the manifest; refused")
 
     import torch
     from safetensors import SafetensorError
@@ -300,6 +305,8 @@ def default_manifest(task: str, *, small: bool = True, variant: str | None = Non
     random_note = ("Randomly initialised weights (PHANTOM / test bundle): the outputs carry no "
                    "diagnostic information.")
     common = {
+        "format": _manifest.FORMAT,
+        "format_version": _manifest.FORMAT_VERSION,
         "name": name or f"random-{task}{'-small' if small else ''}",
         "version": "0.0.0",
         "task": task,

@@ -19,6 +19,7 @@ from ultrasound_reader.errors import UserError
 def convert_pickle(src: str | Path, dst: str | Path) -> Path:
     """Read a tensor-only pickle (optionally ``{"state_dict": ...}``) and write safetensors."""
     import pickle
+    import warnings
 
     import torch
     from safetensors.torch import save_file
@@ -27,7 +28,9 @@ def convert_pickle(src: str | Path, dst: str | Path) -> Path:
     if dst.suffix != ".safetensors":
         raise UserError(f"{dst}: output must end in .safetensors")
     try:
-        obj = torch.load(src, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about the pickle protocol; the refusal below says it all
+            warnings.simplefilter("ignore", UserWarning)
+            obj = torch.load(src, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise UserError(f"{src}: no such file") from None
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
