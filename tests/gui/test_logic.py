@@ -82,20 +82,21 @@ def test_speed_scales_the_rate_and_display_is_capped_at_60():
     clock.start(0.0, 0)
     assert math.isclose(clock.display_interval, 1 / 60)
     assert clock.frame_at(1.0 + 1e-9) == 100
-    shown = [clock.tick(k / 60 + 1e-6) for k in range(60)]
+    shown = [clock.tick(k / 60 + 1e-6) for k in range(1, 61)]
     assert clock.stats.dropped == 0 and clock.stats.shown == 60  # skipping frames above 60 Hz is by design
-    assert shown[1] == 1 and shown[2] == 3  # every slot shows the frame due at its time
+    assert shown[0] == 1 and shown[1] == 3  # every slot shows the frame due at its time
 
 
 def test_late_ticks_count_dropped_slots_and_do_not_slow_the_cine():
     clock = PlaybackClock(100, fps=25.0, loop=False)
     clock.start(0.0, 0)
-    assert clock.tick(0.0) == 0
+    assert clock.tick(0.0) is None  # the start frame is already on screen
     assert clock.tick(0.041) == 1
     assert clock.tick(0.161) == 4  # slots 2 and 3 missed
     assert clock.stats.dropped == 2
     assert clock.tick(0.165) is None  # early tick: same slot, nothing new to draw
     assert clock.tick(0.2, ready=False) is None and clock.stats.dropped == 3  # frame not decoded yet
+    assert clock.stats.not_ready == 1
 
 
 def test_non_looping_cine_stops_at_the_end_and_restarts_from_zero():

@@ -5,13 +5,14 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pydicom
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
@@ -81,10 +82,25 @@ def test_play_advances_at_the_file_rate_and_loops(ui, qtbot, window, ybr_cine):
     _key(qtbot, window, Qt.Key.Key_Space)
 
 
+def test_cold_playback_decodes_off_the_gui_thread(ui, qtbot, window, ybr_cine):
+    ui.open_and_wait(qtbot, window, ybr_cine)
+    window.cine.cancel_prefetch()
+    window.cine.wait_prefetch(5)
+    window.cine.cache.clear()
+    threads = _record_decode_threads(window.cine)
+    window.toggle_play()
+    qtbot.waitUntil(lambda: window.player.current >= 10, timeout=5000)
+    window.toggle_play()
+    assert len(threads) >= 10 and threading.main_thread().name not in threads
+    assert window.player.preroll_ms >= 0
+
+
 def test_speed_selector_doubles_the_rate(ui, qtbot, window, ybr_cine):
     ui.open_and_wait(qtbot, window, ybr_cine)
     window.controls.speed.setCurrentIndex(window.controls.speed.findData(2.0))
     assert window.player.speed == 2.0 and window.prefs.speed == 2.0
+    window.cine.prefetch(0, count=30)
+    window.cine.wait_prefetch(10)  # no pre-roll wait: the schedule starts at once
     start = time.perf_counter()
     window.toggle_play()
     qtbot.wait(300)
@@ -93,8 +109,25 @@ def test_speed_selector_doubles_the_rate(ui, qtbot, window, ybr_cine):
     assert abs(frame - elapsed * 60) <= 4, (frame, elapsed * 60)
 
 
+def _record_decode_threads(cine) -> list[str]:  # noqa: ANN001
+    """Wrap the cine's decoder to note which thread each decode runs on."""
+    threads: list[str] = []
+    decode = cine._decode
+
+    def recording(data, index):  # noqa: ANN001, ANN202
+        threads.append(threading.current_thread().name)
+        return decode(data, index)
+
+    cine._decode = recording
+    return threads
+
+
 def test_step_keys_and_slider(ui, qtbot, window, ybr_cine):
     ui.open_and_wait(qtbot, window, ybr_cine)
+    window.cine.cancel_prefetch()
+    window.cine.wait_prefetch(5)
+    window.cine.cache.clear()  # cold: every step must decode, and never on the GUI thread
+    threads = _record_decode_threads(window.cine)
     _key(qtbot, window, Qt.Key.Key_Right)
     ui.wait_frame(qtbot, window, 1)
     _key(qtbot, window, Qt.Key.Key_Right)
@@ -120,6 +153,7 @@ def test_step_keys_and_slider(ui, qtbot, window, ybr_cine):
     window.controls.slider.setValue(12)  # dragging the slider
     ui.wait_frame(qtbot, window, 12)
     assert "Frame 13/30" in window.image_view.overlay_text()["bl"]
+    assert threads and threading.main_thread().name not in threads
 
 
 def test_right_drag_changes_window_level_and_presets_apply(ui, qtbot, window, ybr_cine):
@@ -232,11 +266,11 @@ def test_folder_with_a_broken_file_lists_the_reason_and_opens_the_rest(ui, qtbot
 def test_drag_and_drop_opens_the_file(qtbot, window, ybr_cine):
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(ybr_cine))])
-    pos = QPointF(window.width() // 2, window.height() // 2)
+    pos = QPoint(window.width() // 2, window.height() // 2)  # QDragEnterEvent takes a QPoint
     enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(window, enter)
     assert enter.isAccepted()
-    drop = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    drop = QDropEvent(QPointF(pos), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(window, drop)
     qtbot.waitUntil(lambda: window.current_path == str(ybr_cine) and window.image_view.raw is not None, timeout=10000)
     text_only = QMimeData()
@@ -305,3 +339,20 @@ def test_cli_rejects_a_missing_path_with_one_line(tmp_path):
                        env={"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     assert p.returncode == 1
     assert p.stderr.strip().count("\n") == 0 and "missing.dcm: no such file or folder" in p.stderr
+
+
+def test_no_arguments_opens_the_bundled_demo(tmp_path, dicom_samples):
+    demo = tmp_path / "resources" / "demo-case"
+    demo.mkdir(parents=True)
+    (demo / "cine.dcm").write_bytes((dicom_samples / "examples_ybr_color.dcm").read_bytes())
+    shot = tmp_path / "shot.png"
+    env = {"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+           "ULTRASOUND_READER_RESOURCES": str(tmp_path / "resources")}
+    p = subprocess.run([sys.executable, "-m", "ultrasound_reader", "gui", "--settings", str(tmp_path / "s.ini"),
+                        "--screenshot", str(shot)], capture_output=True, text=True, timeout=120, env=env)
+    assert p.returncode == 0, p.stderr
+    from PySide6.QtGui import QImage
+
+    image = QImage(str(shot))
+    assert image.width() > 600 and image.height() > 400
+    assert "demo-case" in (tmp_path / "s.ini").read_text()  # the demo folder was opened (and remembered)

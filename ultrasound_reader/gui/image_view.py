@@ -39,19 +39,24 @@ MIN_ZOOM, MAX_ZOOM = 0.05, 40.0  # screen pixels per image pixel
 
 
 class FrameImageItem(pg.ImageItem):
-    """An ImageItem that reports which frame it actually painted (benchmarks and tests)."""
+    """An ImageItem that reports each newly shown frame once it is actually painted.
+
+    ``serial`` counts frames handed to the view (a re-render after a window/level
+    change is not a new frame); benchmarks and tests measure "drawn" with it.
+    """
 
     def __init__(self) -> None:
         super().__init__(axisOrder="row-major")
         self.frame_index: int | None = None
-        self._painted_index: int | None = None
+        self.serial = 0
+        self._painted_serial = 0
         self.on_painted: list = []  # callables(frame_index)
         self.paint_count = 0
 
     def paint(self, painter, *args) -> None:  # noqa: ANN001 - Qt signature
         super().paint(painter, *args)
-        if self.image is not None and self.frame_index != self._painted_index:
-            self._painted_index = self.frame_index
+        if self.image is not None and self.serial != self._painted_serial:
+            self._painted_serial = self.serial
             self.paint_count += 1
             for callback in self.on_painted:
                 callback(self.frame_index)
@@ -142,6 +147,7 @@ class ImageView(pg.GraphicsView):
         self.raw = frame
         self.frame_index = index
         self.image_item.frame_index = index
+        self.image_item.serial += 1
         self.image_item.setImage(apply_lut(frame, self._lut), autoLevels=False)
         self.placeholder.hide()
         if first:

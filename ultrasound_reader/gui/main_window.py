@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -58,10 +58,12 @@ log = logging.getLogger(__name__)
 APP_TITLE = "Ultrasound Reader"
 FILE_FILTER = "DICOM and images (*.dcm *.dicom *.DCM *.png *.jpg *.jpeg DICOMDIR);;All files (*)"
 NEIGHBOURS = 12  # frames decoded ahead of a stepping user
+THUMB_SIZE = 96
+PREFETCH_DELAY_MS = 40
 
 
-def _load_cine(job: Job, path: str) -> tuple[Cine, np.ndarray]:
-    """Worker: open a file and decode its first frame (so the GUI thread never decodes)."""
+def _load_cine(job: Job, path: str) -> tuple[Cine, np.ndarray, np.ndarray]:
+    """Worker: open a file, decode its first frame and make its thumbnail (none of it on the GUI thread)."""
     name = Path(path).name
     job.progress(0, 2, f"Opening {name}")
     cine = open_cine(path)
@@ -69,11 +71,12 @@ def _load_cine(job: Job, path: str) -> tuple[Cine, np.ndarray]:
         job.check()
         job.progress(1, 2, f"Decoding {name}")
         first = cine.frame(0)
+        thumb = cine.thumbnail(THUMB_SIZE, index=0)
         job.check()
     except BaseException:
         cine.close()
         raise
-    return cine, first
+    return cine, first, thumb
 
 
 def _decode_frame(job: Job, cine: Cine, index: int) -> tuple[Cine, int, np.ndarray]:
@@ -88,7 +91,7 @@ def _thumbnails(job: Job, paths: list[str]) -> list[tuple[str, np.ndarray | None
         job.progress(k, len(paths), "Making thumbnails")
         try:
             with open_cine(path) as cine:
-                out.append((path, cine.thumbnail(96, index=0)))
+                out.append((path, cine.thumbnail(THUMB_SIZE, index=0)))
         except Exception:  # the problem is reported when the file itself is opened
             out.append((path, None))
     return out
@@ -136,6 +139,7 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self._build_status_bar()
         self.add_panel(self.browser, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.resizeDocks([self.browser], [290], Qt.Orientation.Horizontal)
 
         self.error_box = QMessageBox(QMessageBox.Icon.Warning, APP_TITLE, "", QMessageBox.StandardButton.Ok, self)
         self.error_box.setWindowModality(Qt.WindowModality.NonModal)  # reading goes on; tests can read it
@@ -280,15 +284,15 @@ class MainWindow(QMainWindow):
         self.readout_label = QLabel("", self)
         self.readout_label.setObjectName("readout")
         self.readout_label.setMinimumWidth(330)
-        self.wl_label = QLabel(IDENTITY.label(), self)
+        self.wl_label = QLabel("", self)
         self.stats_label = QLabel("", self)
         self.stats_label.setObjectName("playbackStats")
         self.progress = QProgressBar(self)
         self.progress.setMaximumWidth(180)
         self.progress.setTextVisible(False)
         self.progress.hide()
-        sb.addWidget(self.error_label)
-        for widget in (self.readout_label, self.wl_label, self.stats_label, self.progress):
+        # Permanent widgets: temporary status messages never hide an error.
+        for widget in (self.error_label, self.readout_label, self.wl_label, self.stats_label, self.progress):
             sb.addPermanentWidget(widget)
 
     def _wire(self) -> None:
@@ -408,7 +412,7 @@ class MainWindow(QMainWindow):
             if thumb is not None:
                 self.browser.set_thumbnail(path, thumb)
 
-    def _on_loaded(self, path: str, cine: Cine, first: np.ndarray) -> None:
+    def _on_loaded(self, path: str, cine: Cine, first: np.ndarray, thumb: np.ndarray) -> None:
         self._close_cine()
         self.cine = cine
         self.current_path = path
@@ -419,6 +423,8 @@ class MainWindow(QMainWindow):
         self.controls.set_cine(cine.n_frames, cine.fps, self._fps_note)
         self.ruler.clear()
         self.image_view.set_window_level(IDENTITY)
+        self.wl_label.setText(IDENTITY.label())
+        self.stats_label.setText("")
         self.image_view.calibration = cine.calibration
         self.image_view.set_frame(first, 0)
         self.image_view.set_overlay_text(
@@ -431,16 +437,19 @@ class MainWindow(QMainWindow):
             self.browser.clear()
             self.browser.add_series("Opened files", "", Path(path).parent.name or "/",
                                     [BrowserImage(path, Path(path).name)])
-            self.browser.set_thumbnail(path, first)
+        if not self.browser.has_thumbnail(path):
+            self.browser.set_thumbnail(path, thumb)
         self.browser.select(path)
         if getattr(self, "_remember", False):
             self.prefs.add_recent(path)
             self.prefs.last_dir = str(Path(path).parent)
         self.setWindowTitle(f"{Path(path).name} — {APP_TITLE}")
-        rate = f"{cine.fps:.1f} fps" if cine.fps else self._fps_note or "still image"
+        rate = "still image" if cine.n_frames == 1 else f"{cine.fps:.1f} fps" if cine.fps else self._fps_note
         cal = "calibrated" if cine.calibration is not None else "uncalibrated"
         self.statusBar().showMessage(f"Opened {Path(path).name}: {cine.n_frames} frame(s), {rate}, {cal}", 8000)
-        self._prefetch_neighbours(0)
+        # Decode ahead only after the first frame is on screen: the prefetch thread
+        # would otherwise compete with the first paint for the GIL.
+        QTimer.singleShot(PREFETCH_DELAY_MS, lambda c=cine: c is self.cine and self._prefetch_neighbours(self.current_frame))
         self._update_enabled()
         self.cineChanged.emit(cine)
         self.frameChanged.emit(0)
@@ -467,6 +476,9 @@ class MainWindow(QMainWindow):
 
     def close_all(self) -> None:
         self._close_cine()
+        self.wl_label.setText("")
+        self.stats_label.setText("")
+        self.readout_label.setText("")
         self.browser.clear()
         self.ruler.clear()
         self.controls.set_cine(0, None)

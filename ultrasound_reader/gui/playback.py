@@ -21,6 +21,7 @@ SPEEDS: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 4.0)
 class PlaybackStats:
     shown: int = 0  # display slots drawn
     dropped: int = 0  # display slots missed because a tick came late or a frame was not ready
+    not_ready: int = 0  # of those, slots whose frame was not decoded in time
     elapsed_s: float = 0.0
 
     @property
@@ -71,7 +72,7 @@ class PlaybackClock:
             frame = 0  # play again from the start, as a video player does
         self._t0 = now
         self._start_frame = max(0, min(int(frame), self.n_frames - 1))
-        self._last_slot = -1
+        self._last_slot = 0  # slot 0 is the start frame, already on screen
         self.stats = PlaybackStats()
         self.running = True
 
@@ -131,6 +132,7 @@ class PlaybackClock:
         self._last_slot = slot
         if not ready:
             self.stats.dropped += 1
+            self.stats.not_ready += 1
             return None
         self.stats.shown += 1
         return frame

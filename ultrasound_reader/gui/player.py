@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 PREFETCH_HORIZON_S = 1.0  # keep this much of the cine decoded ahead of the play head
 STATS_INTERVAL_S = 0.5
+PREROLL_S = 0.25  # decoded ahead before the clock starts, as a video player buffers
+PREROLL_MAX_S = 0.5  # never make the user wait longer than this for playback to start
 
 
 def playback_fps(cine: Cine) -> tuple[float, str]:
@@ -42,7 +44,9 @@ class Player(QObject):
         self.timer = QTimer(self)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.setSingleShot(True)
-        self.timer.timeout.connect(self._tick)
+        self.timer.timeout.connect(self._on_timer)
+        self._ticking = False
+        self._preroll_started = 0.0
         self.cine: Cine | None = None
         self.clock: PlaybackClock | None = None
         self.current = 0
@@ -51,7 +55,9 @@ class Player(QObject):
         self.now = time.perf_counter  # replaceable in tests
         self._last_prefetch = -1e9
         self._last_stats = 0.0
+        self._preroll_until = 0.0
         self.last_stats = PlaybackStats()
+        self.preroll_ms = 0.0  # how long the last start waited for decoded frames
 
     # -- state ---------------------------------------------------------------------------
     @property
@@ -80,6 +86,7 @@ class Player(QObject):
 
     # -- control -------------------------------------------------------------------------
     def play(self) -> bool:
+        """Start playing from ``current``; the clock starts once the first frames are decoded."""
         cine = self.cine
         if cine is None or cine.n_frames < 2 or self.playing:
             return False
@@ -88,14 +95,32 @@ class Player(QObject):
         now = self.now()
         self.clock.start(now, self.current)
         self.current = self.clock.frame_at(now) or 0
-        self._last_stats = now
         self._prefetch(force=True)
+        self._preroll_started = now
+        self._preroll_until = now + PREROLL_MAX_S
         self.playingChanged.emit(True)
-        self._schedule()
+        self._preroll()
         return True
+
+    def _preroll(self) -> None:
+        """Wait (on the event loop, never blocking) until the next PREROLL_S of frames are decoded."""
+        cine, clock = self.cine, self.clock
+        if cine is None or clock is None or not clock.running or cine.closed:
+            return
+        now = self.now()
+        needed = clock.frames_ahead(now, PREROLL_S)
+        if now < self._preroll_until and not all(cine.is_cached(i) for i in needed):
+            self.timer.start(5)
+            return
+        self.preroll_ms = (now - self._preroll_started) * 1000.0
+        self.clock.start(now, self.current)  # the schedule begins now, with the frames ready
+        self._last_stats = now
+        self._ticking = True
+        self._schedule()
 
     def pause(self) -> None:
         self.timer.stop()
+        self._ticking = False
         was_playing = self.playing
         if self.clock is not None:
             self.clock.stop()
@@ -125,6 +150,12 @@ class Player(QObject):
         wait = self.clock.seconds_to_next(self.now())
         # Round up: firing a hair early finds the same slot and costs one more wake-up.
         self.timer.start(max(0, int(wait * 1000 + 0.999)))
+
+    def _on_timer(self) -> None:
+        if self._ticking:
+            self._tick()
+        else:
+            self._preroll()
 
     def _tick(self) -> None:
         cine, clock = self.cine, self.clock

@@ -42,9 +42,10 @@ class ScanResult:
 
 
 def _image_label(path: Path, n_frames: int, fps: float | None, calibrated: bool) -> str:
+    """Name, then '30 frames · 30 fps', then 'uncalibrated' when it is: short lines for the dock."""
     frames = f"{n_frames} frames" if n_frames > 1 else "1 frame"
-    rate = f", {fps:.0f} fps" if fps and n_frames > 1 else ""
-    return f"{path.name}\n{frames}{rate}{'' if calibrated else ', uncalibrated'}"
+    rate = f" · {fps:.0f} fps" if fps and n_frames > 1 else ""
+    return f"{path.name}\n{frames}{rate}" + ("" if calibrated else "\nuncalibrated")
 
 
 def _reason(message: str, path: Path) -> str:
@@ -65,9 +66,10 @@ def scan_paths(job: object, paths: list[str]) -> ScanResult:
             )
             for patient in scan.patients:
                 for study in patient.studies:
-                    study_label = " ".join(x for x in (study.description, _date(study.date)) if x)
+                    study_label = " · ".join(x for x in (_described(study.description) or "Study",
+                                                          _date(study.date)) if x)
                     for series in study.series:
-                        entry = SeriesEntry(patient.label, study_label, series.label)
+                        entry = SeriesEntry(patient.label, study_label, _series_label(series))
                         for inst in series.instances:
                             entry.images.append(ImageEntry(
                                 str(inst.path),
@@ -90,6 +92,21 @@ def scan_paths(job: object, paths: list[str]) -> ScanResult:
     if loose.images:
         result.series.insert(0, loose)
     return result
+
+
+def _described(text: str | None) -> str:
+    return "" if not text or text == "(no description)" else text
+
+
+def _series_label(series: object) -> str:
+    """'Series 2 · US · Liver · 3 files': short enough for the browser dock."""
+    number = getattr(series, "number", None)
+    n_files = len(getattr(series, "instances", []))
+    parts = [f"Series {number}" if number is not None else "Series",
+             getattr(series, "modality", "") or "",
+             _described(getattr(series, "description", "")),
+             f"{n_files} files" if n_files > 1 else ""]
+    return " · ".join(p for p in parts if p)
 
 
 def _date(value: str | None) -> str:

@@ -8,6 +8,7 @@ same rule as the image overlay.
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,7 @@ from ultrasound_reader.gui import theme
 
 THUMB = 72  # thumbnail edge in pixels
 PATH_ROLE = Qt.ItemDataRole.UserRole
+PROBLEM_WRAP = 34  # characters per line of a problem's reason
 
 
 @dataclass(frozen=True)
@@ -64,10 +66,11 @@ class SeriesBrowser(QDockWidget):
         self.tree.setIconSize(QSize(THUMB, THUMB))
         self.tree.setUniformRowHeights(False)
         self.tree.setIndentation(12)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.tree.itemActivated.connect(self._on_activated)
         self.tree.itemClicked.connect(self._on_activated)
         self.setWidget(self.tree)
-        self.setMinimumWidth(220)
+        self.setMinimumWidth(260)
         self._items: dict[str, QTreeWidgetItem] = {}
         self._problems: QTreeWidgetItem | None = None
         self._empty = QTreeWidgetItem(["No images open"])
@@ -138,7 +141,9 @@ class SeriesBrowser(QDockWidget):
             self._problems.setForeground(0, QBrush(QColor(theme.ERROR)))
             self.tree.addTopLevelItem(self._problems)
         name = path.replace("\\", "/").rsplit("/", 1)[-1]
-        item = QTreeWidgetItem([f"{name}: {reason}"])
+        # Tree items do not wrap by themselves: the reason is wrapped here, under the name.
+        item = QTreeWidgetItem([name + "\n" + "\n".join(textwrap.wrap(reason, PROBLEM_WRAP))])
+        item.setData(0, PATH_ROLE + 1, f"{name}: {reason}")
         item.setToolTip(0, f"{path}\n{reason}")
         item.setForeground(0, QBrush(QColor(theme.ERROR)))
         item.setFlags(Qt.ItemFlag.ItemIsEnabled)
@@ -149,7 +154,7 @@ class SeriesBrowser(QDockWidget):
     def problems(self) -> list[str]:
         if self._problems is None:
             return []
-        return [self._problems.child(i).text(0) for i in range(self._problems.childCount())]
+        return [self._problems.child(i).data(0, PATH_ROLE + 1) for i in range(self._problems.childCount())]
 
     def paths(self) -> list[str]:
         return list(self._items)
