@@ -176,9 +176,12 @@ def format_report(result: dict) -> str:
                          f"Brier {cal['brier']:.4f}"
                          + (f", Hosmer-Lemeshow X2 {hl['statistic']:.3f} df {hl['df']} p {hl['p']:.3f}" if hl else ""))
             dc = r["decision_curve"]
-            best = int(np.argmax(np.array(dc["model"]) - np.maximum(np.array(dc["treat_all"]), 0)))
-            lines.append(f"  decision curve net benefit {dc['model'][best]:.3f} at threshold "
-                         f"{dc['thresholds'][best]:g} (treat-all {dc['treat_all'][best]:.3f})")
+            gain = np.array(dc["model"]) - np.maximum(np.array(dc["treat_all"]), 0)
+            useful = [t for t, g in zip(dc["thresholds"], gain) if g > 0]
+            span = f"{min(useful):g}-{max(useful):g}" if useful else "none"
+            best = int(np.argmax(gain))
+            lines.append(f"  decision curve above treat-all and treat-none at thresholds {span}; "
+                         f"largest gain {gain[best]:.3f} at {dc['thresholds'][best]:g}")
         for note in r["notes"]:
             lines.append(f"  note: {note}")
     for c in result["comparisons"]:
