@@ -106,7 +106,7 @@ def test_integers_are_exact(ref, ours):
     assert ours["glm_fitted_hosmer_lemeshow"]["df"] == ref["glm_fitted_hosmer_lemeshow"]["df"]
 
 
-def test_prOC_documentation_value(ours):
+def test_pROC_documentation_value(ours):
     # pROC's own documentation: s100b AUC 0.7314, DeLong 95% CI 0.6301-0.8326
     s = ours["s100b"]
     assert round(s["auc"], 4) == 0.7314

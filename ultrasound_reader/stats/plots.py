@@ -39,7 +39,7 @@ def plot_roc(curves: Mapping[str, Mapping], path: str | Path, title: str = "ROC 
         spec = np.asarray(roc["specificity"])
         label = f"{name}: AUC {c['auc']:.3f}"
         if c.get("ci"):
-            label += f" (95% CI {c['ci'][0]:.3f}-{c['ci'][1]:.3f})"
+            label += f" (DeLong CI {c['ci'][0]:.3f}-{c['ci'][1]:.3f})"
         ax.plot(1 - spec, roc["sensitivity"], color=col, lw=1.8, drawstyle="default", label=label)
         op = c.get("operating_point")
         if op:
