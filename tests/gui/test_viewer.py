@@ -247,7 +247,10 @@ def test_cursor_readout_value_and_mm(ui, qtbot, window, ybr_cine):
 
 
 def test_folder_with_a_broken_file_lists_the_reason_and_opens_the_rest(ui, qtbot, window, broken_folder):
+    window.open_paths([broken_folder])
+    assert window.progress.isVisible()  # loading runs in a worker, with a progress indicator
     ui.open_and_wait(qtbot, window, broken_folder)
+    assert not window.progress.isVisible()
     problems = window.browser.problems()
     assert any(p.startswith("truncated.dcm: ") and "truncated" in p[15:] for p in problems), problems
     assert any(p.startswith("notes.txt: ") for p in problems)
@@ -356,3 +359,55 @@ def test_no_arguments_opens_the_bundled_demo(tmp_path, dicom_samples):
     image = QImage(str(shot))
     assert image.width() > 600 and image.height() > 400
     assert "demo-case" in (tmp_path / "s.ini").read_text()  # the demo folder was opened (and remembered)
+
+
+def test_reader_shortcuts(window):
+    expected = {"open": "Ctrl+O", "play": "Space", "step_back": "Left", "step_forward": "Right",
+                "first": "Home", "last": "End", "zoom_in": "+", "zoom_out": "-", "fit": "F",
+                "one_to_one": "1", "invert": "I", "tool_ruler": "M", "tool_navigate": "N"}
+    for key, sequence in expected.items():
+        assert window.actions[key].shortcut().toString() == sequence, key
+
+
+def test_panels_tools_and_layers_plug_in_without_changes(ui, qtbot, window, ybr_cine):
+    """What the ROI/results/nomogram work will use: a dock, a mouse tool, an image layer."""
+    import pyqtgraph as pg
+    from PySide6.QtWidgets import QDockWidget, QLabel
+
+    from ultrasound_reader.gui.image_view import Z_HEATMAP
+    from ultrasound_reader.gui.tools import Tool
+
+    dock = QDockWidget("Results", window)
+    dock.setWidget(QLabel("results"))
+    window.add_panel(dock)
+    assert dock.toggleViewAction() in window.panels_menu.actions() and dock.objectName() == "Results"
+
+    class Clicker(Tool):
+        name, label = "clicker", "Clicker"
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.clicks: list[tuple[float, float]] = []
+
+        def click(self, ev, pos):  # noqa: ANN001, ANN201
+            self.clicks.append((pos.x(), pos.y()))
+            return True
+
+    clicker = Clicker()
+    window.add_tool(clicker, "K")
+    ui.open_and_wait(qtbot, window, ybr_cine)
+    qtbot.keyClick(window, Qt.Key.Key_K)
+    assert window.image_view.tool is clicker and not window.actions["tool_navigate"].isChecked()
+    qtbot.mouseClick(window.image_view.viewport(), Qt.MouseButton.LeftButton,
+                     pos=window.image_view.map_to_widget(60, 40).toPoint())
+    qtbot.waitUntil(lambda: bool(clicker.clicks), timeout=3000)
+    assert abs(clicker.clicks[0][0] - 60) < 0.5 and abs(clicker.clicks[0][1] - 40) < 0.5
+
+    heat = pg.ImageItem(np.zeros((240, 320), np.float32), axisOrder="row-major")
+    window.image_view.add_layer(heat, Z_HEATMAP)
+    assert heat.zValue() > window.image_view.image_item.zValue()
+    frames: list[int] = []
+    window.frameChanged.connect(frames.append)
+    window.show_frame(3)
+    ui.wait_frame(qtbot, window, 3)
+    assert frames[-1] == 3

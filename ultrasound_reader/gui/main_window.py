@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from ultrasound_reader.dicom import Cine, open_cine
+from ultrasound_reader.errors import CancelledError
 from ultrasound_reader.gui import overlay_text
 from ultrasound_reader.gui.frame_controls import FrameControls
 from ultrasound_reader.gui.image_view import ImageView
@@ -80,6 +81,8 @@ def _load_cine(job: Job, path: str) -> tuple[Cine, np.ndarray, np.ndarray]:
 
 
 def _decode_frame(job: Job, cine: Cine, index: int) -> tuple[Cine, int, np.ndarray]:
+    if cine.closed:  # the user opened something else meanwhile
+        raise CancelledError(f"{cine.path.name} was closed")
     job.check()  # a newer request superseded this one while it waited
     return cine, index, cine.frame(index)
 
@@ -514,7 +517,7 @@ class MainWindow(QMainWindow):
         else:
             self.frame_runner.submit("frame", _decode_frame, cine, index,
                                      on_done=lambda r: self._on_frame_decoded(*r),
-                                     on_error=self._on_open_failed)
+                                     on_error=lambda message, _user, c=cine: self._on_frame_failed(c, message))
         if not self.player.playing:
             self._prefetch_neighbours(index)
 
@@ -528,6 +531,10 @@ class MainWindow(QMainWindow):
         if self.actions["loop"].isChecked():
             target %= self.cine.n_frames
         self.show_frame(target)
+
+    def _on_frame_failed(self, cine: Cine, message: str) -> None:
+        if cine is self.cine and not cine.closed:  # an error about a file already left is moot
+            self.report_error(message)
 
     def _on_frame_decoded(self, cine: Cine, index: int, frame: np.ndarray) -> None:
         if cine is self.cine and index == self.current_frame:

@@ -115,6 +115,7 @@ class TaskRunner(QObject):
         if previous is not None and previous in self._pending:
             self._pending[previous].job._cancel.set()  # older work of the channel is moot
         self._latest[channel] = request_id
+        was_busy = self.busy
         signals = _Signals()
         job = Job(request_id, channel, signals.progress.emit)
         self._pending[request_id] = _Pending(job, signals, on_done, on_error, on_progress, on_discard)
@@ -122,7 +123,6 @@ class TaskRunner(QObject):
         signals.finished.connect(self._on_finished)
         signals.failed.connect(self._on_failed)
         signals.cancelled.connect(self._on_cancelled)
-        was_busy = self.busy
         self.pool.start(_Task(job, signals, fn, args))
         if not was_busy:
             self.busyChanged.emit(True)
