@@ -79,7 +79,6 @@ class FrameControls(QWidget):
         self._updating = False
         self.slider.setEnabled(n_frames > 1)
         self.speed.setEnabled(n_frames > 1)
-        self.buttons["loop"].setEnabled(n_frames > 1)
         if n_frames == 0:
             self.fps_label.setText("")
         elif n_frames == 1:

@@ -600,7 +600,9 @@ class MainWindow(QMainWindow):
         if cine is None:
             return
         view = self.image_view
-        text = overlay_text.frame_text(self.current_frame, cine.n_frames, cine.frame_time_ms(self.current_frame),
+        # The frame on screen, which lags the requested one while a decode is under way.
+        index = view.frame_index if view.frame_index is not None else self.current_frame
+        text = overlay_text.frame_text(index, cine.n_frames, cine.frame_time_ms(index),
                                        cine.fps, view.window_level.label(), view.zoom_factor(), view.inverted)
         view.set_corner_text("bl", text)
 
@@ -628,7 +630,7 @@ class MainWindow(QMainWindow):
         for key in ("close", "zoom_in", "zoom_out", "fit", "one_to_one", "invert", "wl_reset", "wl_auto",
                     "clear_measurements"):
             self.actions[key].setEnabled(has)
-        for key in ("play", "step_back", "step_forward", "first", "last"):
+        for key in ("play", "step_back", "step_forward", "first", "last", "loop"):
             self.actions[key].setEnabled(multi)
 
     # ===================================================================== recent files

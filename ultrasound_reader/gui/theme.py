@@ -23,7 +23,7 @@ IMAGE_BACKGROUND = "#000000"
 
 STYLESHEET = f"""
 QMainWindow, QDialog {{ background: {BACKGROUND}; }}
-QDockWidget {{ color: {TEXT}; titlebar-close-icon: none; }}
+QDockWidget {{ color: {TEXT}; }}
 QDockWidget::title {{ background: {PANEL}; padding: 4px 6px; border-bottom: 1px solid {BORDER}; }}
 QToolBar {{ background: {PANEL}; border: none; border-bottom: 1px solid {BORDER}; spacing: 2px; padding: 2px; }}
 QToolButton {{ color: {TEXT}; padding: 3px 6px; border: 1px solid transparent; border-radius: 3px; }}
