@@ -59,9 +59,13 @@ def build_parser(available_only: bool = False) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    # Anything that is not a command or an option is a file to open in the GUI.
-    if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
-        argv = ["gui", *argv]
+    # Without a command, everything after the global options goes to the GUI
+    # (files to open, GUI options such as --screenshot).
+    i = 0
+    while i < len(argv) and argv[i] in ("-v", "--verbose"):
+        i += 1
+    if i == len(argv) or (argv[i] not in COMMANDS and argv[i] not in ("-h", "--help", "--version")):
+        argv.insert(i, "gui")
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
