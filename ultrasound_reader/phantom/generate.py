@@ -260,8 +260,7 @@ def make_soft_tissue(seed: int, index: int, out_dir: Path, options: Options = Op
                 images=[ImageRef("bmode.dcm", 0, "bmode"), ImageRef("cdfi.dcm", 0, "cdfi")], rois=rois, factors=f,
                 notes=f"PHANTOM (synthetic) case, ultrasound-reader {__version__}, seed {seed}, case {index}")
     case.save(folder)
-    size_cm = round(min(labels.size_cm, 6.5), 2)
-    truth = Truth(cid, labels.malignant, labels.subtype, None, size_cm, labels.centre, labels.cohort)
+    truth = Truth(cid, labels.malignant, labels.subtype, None, labels.size_cm, labels.centre, labels.cohort)
     return case, truth
 
 

@@ -279,7 +279,7 @@ SOFT_TARGET_MALIGNANT = 0.25
 SOFT_P_MALE = 0.5
 SOFT_AGE_MEAN, SOFT_AGE_SD = 45.0, 17.0
 SOFT_SIZE_MEDIAN_CM, SOFT_SIZE_SIGMA = 2.8, 0.55
-SOFT_SIZE_RANGE_CM = (0.6, 9.0)
+SOFT_SIZE_RANGE_CM = (0.6, 6.5)  # larger masses would not fit a linear probe view
 SOFT_P_DEEP = 0.35
 SOFT_BENIGN_P = {"lipoma": 0.35, "hemangioma": 0.20, "schwannoma": 0.15, "epidermal_cyst": 0.20,
                  "pilomatricoma": 0.10}

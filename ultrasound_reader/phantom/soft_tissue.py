@@ -75,7 +75,7 @@ def _mass_outline(rng: np.random.Generator, labels: SoftTissueLabels, size_mm: f
 
 def build_soft_tissue(rng: np.random.Generator, labels: SoftTissueLabels, style: CentreStyle) -> SoftAnatomy:
     st = labels.subtype
-    size_mm = min(labels.size_cm, 6.5) * 10
+    size_mm = labels.size_cm * 10
     mass = _mass_outline(rng, labels, size_mm)
     rmax = mass.max_radius
     # vertical half-extent of the outline
