@@ -45,6 +45,12 @@ def test_fll_full_case(fll_bundle_dir: Path, fll_case) -> None:
         assert [x for x in bg if x.id == row["paired_background"]][0].image == roi.image
     p_lbc, _, _ = F.fused_probability(b.fusion, case.factors, {"LB": r.probabilities["LB"]})
     assert r.probabilities["LBC"] == pytest.approx(p_lbc)
+    # Nomogram (stats.nomogram from the manifest): one axis per fusion term; its total maps to LBC.
+    assert list(r.nomogram_points) == [t["name"] for t in b.fusion["terms"]]
+    assert r.total_points == pytest.approx(sum(r.nomogram_points.values()))
+    nomo = b.nomogram
+    assert 1 / (1 + np.exp(-(nomo.lp0 + r.total_points / nomo.sc))) == pytest.approx(r.probabilities["LBC"])
+    assert r.nomogram_points["hypoechoic halo"] > 0 and r.nomogram_points["extrahepatic tumour history"] == 0
     assert r.decision_model == "LBC" and r.cutoff == 0.5
     assert r.decision == ("malignant" if r.probabilities["LBC"] >= 0.5 else "benign")
     assert r.lb_type in ("normal", "steatosis", "fibrosis")
@@ -160,3 +166,35 @@ def test_soft_tissue_cascade(soft_bundle_dir: Path, soft_case, tmp_path: Path) -
 def test_soft_tissue_needs_grayscale_and_cdfi(soft_bundle_dir: Path, soft_case) -> None:
     with pytest.raises(UserError, match="no mass ROI on a colour-Doppler \\(CDFI\\) image"):
         Analyzer(soft_bundle_dir).run(soft_case(cdfi=False))
+
+
+@pytest.fixture(scope="session")
+def phantom_cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]:
+    """Two PHANTOM cases per task from ``ultrasound-reader phantom`` (calibrated DICOM cines)."""
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("phantom")
+    out = {}
+    for task, extra in (("liver", ["--frames", "4"]), ("soft-tissue", [])):
+        subprocess.run([sys.executable, "-m", "ultrasound_reader", "phantom", "--task", task, "--cases", "2",
+                        "--workers", "1", "--out", str(root / task), *extra], check=True, capture_output=True,
+                       timeout=120)
+        out[task] = sorted(p.parent for p in (root / task).glob("*/case.json"))
+    return out
+
+
+def test_phantom_cases_end_to_end(phantom_cases, fll_bundle_dir: Path, soft_bundle_dir: Path) -> None:
+    from ultrasound_reader.case import Case
+
+    for task, bundle in (("liver", fll_bundle_dir), ("soft-tissue", soft_bundle_dir)):
+        assert len(phantom_cases[task]) == 2
+        an = Analyzer(bundle)
+        for folder in phantom_cases[task]:
+            case = Case.load(folder)
+            r = an.run(case)
+            assert r.lesion_size_cm is not None and r.size_band is not None  # phantom DICOMs are calibrated
+            assert r.decision in ("benign", "malignant") and r.cams
+            n_rois = len([x for x in case.rois if x.kind in ("lesion", "mass", "background")])
+            assert {c.roi_id for c in r.cams} == {x.id for x in case.rois if x.kind in ("lesion", "mass", "background")}
+            assert len(r.per_image) == n_rois

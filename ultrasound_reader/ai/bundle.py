@@ -183,6 +183,7 @@ def _load_verified(folder: Path, data: dict[str, Any], raw: bytes) -> Bundle:
             raise UserError(f"{wpath}: weights do not fit the architecture in the manifest ({first})") from None
         model.eval()
         model.requires_grad_(False)
+        model.to(memory_format=torch.channels_last)  # see inference.trunk_forward
         if any(not torch.isfinite(p).all() for p in model.parameters()):
             raise UserError(f"{wpath}: weights contain NaN or infinity")
         models[name] = model
@@ -373,6 +374,30 @@ def _fusion_default() -> dict[str, Any]:
     return PUBLISHED_FLL_FUSION
 
 
+def fusion_nomogram(spec: dict[str, Any], logit_range: tuple[float, float] = (-4.0, 4.0)) -> dict[str, Any]:
+    """The nomogram (stats.nomogram, rms conventions) of a fusion spec whose data are not at hand.
+
+    Predictors are the fusion terms: indicator terms take 0/1, the LB logit spans
+    ``logit_range``; a trained bundle has the nomogram fitted on its cohort instead.
+    """
+    from ultrasound_reader.stats.nomogram import Nomogram, PredictorRange
+    from ultrasound_reader.stats.rfuncs import pretty
+
+    ranges, coefs = {}, {}
+    lo, hi = float(spec["intercept"]), float(spec["intercept"])
+    for t in spec["terms"]:
+        if t["encoding"] in ("logit", "linear"):
+            vals = tuple(float(v) for v in pretty(list(logit_range), 10))
+            ranges[t["name"]] = PredictorRange(t["name"], "continuous", vals, logit_range[0], logit_range[1])
+            a, z = t["coef"] * logit_range[0], t["coef"] * logit_range[1]
+        else:
+            ranges[t["name"]] = PredictorRange(t["name"], "discrete", (0.0, 1.0), 0.0, 1.0)
+            a, z = 0.0, t["coef"]
+        coefs[t["name"]] = float(t["coef"])
+        lo, hi = lo + min(a, z), hi + max(a, z)
+    return Nomogram.from_coefficients("malignant", float(spec["intercept"]), coefs, ranges, (lo, hi)).to_dict()
+
+
 def make_random_bundle(folder: str | Path, task: str, *, small: bool = True, seed: int = 0,
                        variant: str | None = None, overwrite: bool = True,
                        manifest_overrides: dict[str, Any] | None = None) -> Path:
@@ -382,6 +407,8 @@ def make_random_bundle(folder: str | Path, task: str, *, small: bool = True, see
     from ultrasound_reader.ai.networks import build_model
 
     m = default_manifest(task, small=small, variant=variant)
+    if task == "liver-fll":
+        m["nomogram"] = fusion_nomogram(m["fusion"])
     m.update(manifest_overrides or {})
     torch.manual_seed(seed)
     weights = {name: build_model(task, name, m["architecture"]) for name in m["models"]}

@@ -93,10 +93,11 @@ def _human(d: dict[str, Any]) -> str:
         lines.append(f"  lesion size: {d['lesion_size_cm']:.2f} cm ({d['size_band']})")
     lines.append("  per image:")
     for row in d["per_image"]:
-        scores = ", ".join(f"{k} {v:.3f}" for k, v in row.items() if isinstance(v, float))
-        extra = f" {row['lb_type']}" if "lb_type" in row else ""
+        parts = [f"{k} {v:.3f}" for k, v in row.items() if isinstance(v, float)]
+        if "lb_type" in row:
+            parts.append(f"LB type {row['lb_type']}")
         lines.append(f"    {row['kind']:<10} ROI {row['roi_id']} image {row['image']} frame {row['frame']}: "
-                     f"{scores}{extra}")
+                     + ", ".join(parts))
     if not d["complete"]:
         lines.append("  INCOMPLETE: some outputs could not be computed (see warnings)")
     for w in d["warnings"]:

@@ -17,7 +17,6 @@ function of LB's output given the factors, so its map is LB's.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -145,7 +144,7 @@ def run_fll(ctx: RunContext) -> AnalysisResult:
         p_lbc, values, missing = _fusion.fused_probability(b.fusion, case.factors, probs)
         if p_lbc is not None:
             probs["LBC"] = p_lbc
-            points, total = _nomogram_points(b, values)
+            points, total = _nomogram_points(ctx, values)
         else:
             complete = False
             factors = [x for x in missing if x not in b.manifest["models"]]
@@ -164,12 +163,15 @@ def run_fll(ctx: RunContext) -> AnalysisResult:
     )
 
 
-def _nomogram_points(b: Any, values: dict[str, float]) -> tuple[dict[str, float], float | None]:
-    """Points per predictor and total from the bundle's nomogram (stats.nomogram), if it has one."""
-    if b.nomogram is None:
+def _nomogram_points(ctx: RunContext, values: dict[str, float]) -> tuple[dict[str, float], float | None]:
+    """Points per predictor and total from the bundle's nomogram (stats.nomogram), if it has one.
+
+    The nomogram's predictors are the fusion terms, scored with the same encoded values.
+    """
+    nomogram = ctx.bundle.nomogram
+    if nomogram is None:
         return {}, None
-    s = b.nomogram.score(values)
-    get = (lambda k: s[k]) if isinstance(s, dict) else (lambda k: getattr(s, k))  # noqa: E731
-    points = {str(k): float(v) for k, v in dict(get("points")).items()}
-    total = float(get("total"))
-    return points, (total if math.isfinite(total) else None)
+    s = nomogram.score(values)
+    if s.out_of_range:
+        ctx.warn(f"nomogram: {', '.join(s.out_of_range)} outside the range the nomogram was drawn for")
+    return {k: float(v) for k, v in s.points.items()}, float(s.total_points)

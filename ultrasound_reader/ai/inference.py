@@ -17,8 +17,12 @@ from ultrasound_reader.case import CamMap, Roi
 
 
 def trunk_forward(trunk: nn.Module, crops: list[Crop]) -> Tensor:
-    """(N, C, h, w) last feature map of the crops, one batch, no autograd graph."""
-    x = torch.from_numpy(stack(crops))
+    """(N, C, h, w) last feature map of the crops, one batch, no autograd graph.
+
+    The batch goes in channels-last, as the bundle's networks are stored in memory
+    (oneDNN's depthwise and 1x1 convolutions of ConvNeXt run ~2x faster that way on CPU).
+    """
+    x = torch.from_numpy(stack(crops)).contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         return trunk(x)
 
