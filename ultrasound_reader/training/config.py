@@ -52,6 +52,8 @@ class DataConfig:
     external: Path | None = None  # optional second folder used as (extra) external validation
     external_truth: Path | None = None  # default EXTERNAL/truth.csv
     limit: int = 0  # use at most this many cases of root (0 = all); for quick trials
+    synthetic: bool = False  # the cases are phantoms (said plainly on the model card)
+    statement: str = ""  # what the training data are, for the manifest and the model card
     cache: Path | None = None  # ROI crop cache folder; default <cache_dir>/training-crops
 
 
@@ -78,7 +80,9 @@ class SplitConfig:
 class ModelConfig:
     """Network choices; they are written into the bundle manifest."""
 
-    backbone: str = "resnet18"  # liver: resnet18; soft tissue: a ConvNeXt variant
+    backbone: Literal["resnet18", "convnext"] = "resnet18"  # liver: resnet18; soft tissue: convnext
+    variant: str = "tiny"  # ConvNeXt variant (ai.networks.CONVNEXT_VARIANTS); tiny is the paper's
+    stochastic_depth_prob: float = 0.0  # ConvNeXt stochastic depth while training
     input_size: tuple[int, int] = (224, 224)  # (width, height) of the ROI crop fed to the net
     images_per_lesion: int = 4  # lesion ROIs per lesion (the paper uses 4)
     pretrained: bool = False  # ImageNet weights, only if cached locally (never downloaded)
@@ -132,6 +136,15 @@ class FusionConfig:
 
 
 @dataclass
+class CardConfig:
+    """What the model card and manifest say about intended use (defaults per task from the papers)."""
+
+    intended_use: str = ""
+    population: str = ""
+    contraindications: tuple[str, ...] = ()
+
+
+@dataclass
 class OutputConfig:
     """Where the run folder and the exported bundle go."""
 
@@ -156,6 +169,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
+    card: CardConfig = field(default_factory=CardConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     source: Path | None = None  # the file it was read from (not a TOML key)
     raw: dict[str, Any] = field(default_factory=dict, repr=False)  # merged TOML (not a key)
@@ -304,7 +318,17 @@ def _check(cfg: RunConfig, where: str) -> None:
             fail("model.stages", "'LBC' needs 'LB' (it fuses the Model^LB score)", list(stages))
         if "LB" in stages and "L" not in stages:
             fail("model.stages", "'LB' needs 'L' (its lesion branch starts from Model^L)", list(stages))
+        if m.backbone != "resnet18":
+            fail("model.backbone", "must be 'resnet18' for task liver-fll (Yang et al. 2020)", m.backbone)
     else:
+        from ultrasound_reader.ai.networks import CONVNEXT_VARIANTS
+
+        if m.backbone != "convnext":
+            fail("model.backbone", "must be 'convnext' for task soft-tissue (Long et al. 2023)", m.backbone)
+        if m.variant not in CONVNEXT_VARIANTS:
+            fail("model.variant", f"must be one of {', '.join(CONVNEXT_VARIANTS)}", m.variant)
+        if not 0.0 <= m.stochastic_depth_prob < 1.0:
+            fail("model.stochastic_depth_prob", "must be in [0, 1)", m.stochastic_depth_prob)
         if not m.models or any(x not in SOFT_TISSUE_MODELS for x in m.models):
             fail("model.models", f"must be a list of {', '.join(SOFT_TISSUE_MODELS)}", list(m.models))
         if len(set(m.models)) != len(m.models):

@@ -30,7 +30,7 @@ from ultrasound_reader.ai.preprocess import crop_roi
 from ultrasound_reader.case import Case, Roi
 from ultrasound_reader.errors import UserError
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -38,11 +38,12 @@ class ContextGeometry:
     """How much context the augmentation needs around the evaluation box."""
 
     factor: float  # context crop size / evaluation box size
-    resolution: float  # context pixels per evaluation-box pixel at input size
+    resolution: float  # context pixels per input pixel
 
     @classmethod
     def for_augment(cls, scale: tuple[float, float], shift: float) -> ContextGeometry:
         # The widest window is box / scale_min, displaced by up to shift * box each way.
+        # Enough pixels that the largest zoom still samples the context at input resolution.
         return cls(factor=1.0 / scale[0] + 2.0 * shift, resolution=max(1.0, scale[1]))
 
 

@@ -4,13 +4,16 @@ Per cohort (training, internal, external) and per output (L, LB, LBC; DLM-1, SM-
 AUC with DeLong 95 % CI; at the Youden cut-off chosen on the training cohort,
 accuracy, sensitivity, specificity, PPV and NPV with exact CIs; calibration (binned
 curve, intercept and slope, Hosmer-Lemeshow, Brier); decision curve; and the same
-2x2 metrics within strata (lesion size band, LB type). Undefined statistics (a
-cohort or stratum with one class) are reported as such, never as numbers.
+2x2 metrics within strata (lesion size band, LB type) at the overall cut-off.
+Undefined statistics (a cohort or stratum with one class) are reported as such,
+never as numbers. The PNGs (ROC with operating point, calibration, decision curve)
+are drawn by :mod:`ultrasound_reader.stats.plots`.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -83,6 +86,14 @@ def _calibration(truth: np.ndarray, prob: np.ndarray) -> dict[str, Any]:
 def score_metrics(truth: Sequence[int], prob: Sequence[float], cutoff: float,
                   strata: dict[str, Sequence[str | None]] | None = None) -> dict[str, Any]:
     """Everything the paper reports for one output on one cohort."""
+    # statsmodels warns at every separated fit (it forces its own filter, so only recording
+    # silences it); the stats layer already states separation in its notes.
+    with warnings.catch_warnings(record=True):
+        return _score_metrics(truth, prob, cutoff, strata)
+
+
+def _score_metrics(truth: Sequence[int], prob: Sequence[float], cutoff: float,
+                   strata: dict[str, Sequence[str | None]] | None) -> dict[str, Any]:
     y = np.asarray(truth, dtype=float)
     p = np.asarray(prob, dtype=float)
     n_pos = int(y.sum())
@@ -97,23 +108,10 @@ def score_metrics(truth: Sequence[int], prob: Sequence[float], cutoff: float,
     else:
         pred = p >= cutoff
         out["accuracy"] = {"value": float(np.mean(pred == y.astype(bool)))}
-    for name, keys in (strata or {}).items():
-        table: dict[str, Any] = {}
-        keys = np.asarray([k if k is not None else "unknown" for k in keys], dtype=object)
-        for level in sorted(set(keys.tolist())):
-            sel = keys == level
-            ys, ps = y[sel], p[sel]
-            row: dict[str, Any] = {"n": int(sel.sum()), "malignant": int(ys.sum())}
-            pred = ps >= cutoff
-            row["accuracy"] = float(np.mean(pred == ys.astype(bool)))
-            if ys.sum() > 0:
-                row["sensitivity"] = float(np.mean(pred[ys == 1]))
-            if (ys == 0).any():
-                row["specificity"] = float(np.mean(~pred[ys == 0]))
-            if 0 < ys.sum() < ys.size:
-                row["auc"] = _auc(ys, ps)
-            table[str(level)] = row
-        out.setdefault("strata", {})[name] = table
+    if strata:
+        from ultrasound_reader.stats.strata import stratified_results
+
+        out["strata"] = {name: stratified_results(y, p, list(keys), cutoff) for name, keys in strata.items()}
     return _clean(out)
 
 
@@ -121,3 +119,43 @@ def decision_curve(truth: Sequence[int], prob: Sequence[float]) -> dict[str, Any
     from ultrasound_reader.stats.decision_curve import net_benefit
 
     return _clean(net_benefit(np.asarray(truth), np.asarray(prob)).to_dict())
+
+
+def plots(folder, cohort: str, truth: Sequence[int], probs: dict[str, Sequence[float]],
+          cutoffs: dict[str, float]) -> list[str]:
+    """ROC, calibration and decision-curve PNGs of every output on one cohort; returns file names."""
+    from pathlib import Path
+
+    from ultrasound_reader.stats import plots as sp
+    from ultrasound_reader.stats.calibration import calibration_curve
+    from ultrasound_reader.stats.cutoff import binary_metrics
+    from ultrasound_reader.stats.decision_curve import net_benefit
+    from ultrasound_reader.stats.delong import delong_auc
+    from ultrasound_reader.stats.roc import roc_curve
+
+    folder = Path(folder)
+    y = np.asarray(truth, dtype=float)
+    if y.size == 0 or not 0 < y.sum() < y.size:
+        return []
+    roc, cal, dca = {}, {}, {}
+    for name, p in probs.items():
+        p = np.asarray(p, dtype=float)
+        keep = ~np.isnan(p)
+        yk, pk = y[keep], p[keep]
+        if not 0 < yk.sum() < yk.size:
+            continue
+        a = delong_auc(yk, pk)
+        bm = binary_metrics(yk, pk, cutoffs[name], n_boot=0) if name in cutoffs else None
+        roc[name] = {"roc": roc_curve(yk, pk).to_dict(), "auc": a.auc,
+                     "ci": (a.ci_low, a.ci_high) if math.isfinite(a.ci_low) else None}
+        if bm is not None:
+            roc[name]["operating_point"] = {"sensitivity": bm.sensitivity.value, "specificity": bm.specificity.value}
+        cal[name] = calibration_curve(yk, pk, bins=10)
+        dca[name] = net_benefit(yk, pk).to_dict()
+    if not roc:
+        return []
+    files = [f"roc-{cohort}.png", f"calibration-{cohort}.png", f"decision-curve-{cohort}.png"]
+    sp.plot_roc(roc, folder / files[0], title=f"ROC, {cohort} cohort")
+    sp.plot_calibration(cal, folder / files[1], title=f"Calibration, {cohort} cohort")
+    sp.plot_decision_curve(dca, folder / files[2], title=f"Decision curve, {cohort} cohort")
+    return files

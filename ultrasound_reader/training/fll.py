@@ -52,13 +52,17 @@ class FLLCrops:
         return self.data.labels
 
     @property
+    def has_background(self) -> np.ndarray:
+        return np.array([x.shape[0] > 0 for x in self.bg_eval], dtype=bool)
+
+    @property
     def lb_index(self) -> np.ndarray:
         return np.array([LB_TYPES.index(s.truth.lb_type) if s.truth.lb_type in LB_TYPES else -1
                          for s in self.data.samples], dtype=np.int64)
 
 
 def prepare(data: DataSet, spec: dict[str, Any], geometry: ContextGeometry, cache: Path | None,
-            need_background: bool, note: Any = None) -> FLLCrops:
+            note: Any = None) -> FLLCrops:
     """Cut (or load from the cache) the crops of every lesion of ``data``."""
     le, lc, be, bc, pairs = [], [], [], [], []
     for n, s in enumerate(data.samples):
@@ -66,8 +70,6 @@ def prepare(data: DataSet, spec: dict[str, Any], geometry: ContextGeometry, cach
         lesions, backgrounds = c.rois.get("lesion", []), c.rois.get("background", [])
         if not lesions:
             raise UserError(f"case {s.case.case_id}: no lesion ROI (a training case needs 1-4)")
-        if need_background and not backgrounds:
-            raise UserError(f"case {s.case.case_id}: no liver-background ROI (Model^LB needs one)")
         le.append(np.stack(c.eval["lesion"]))
         lc.append(np.stack(c.context["lesion"]))
         be.append(np.stack(c.eval["background"]) if backgrounds else np.zeros((0,) + le[-1].shape[1:], np.uint8))
@@ -83,7 +85,9 @@ class FLLTrainSet(torch.utils.data.Dataset):
 
     The K views are the lesion's ROIs in a random order, repeated when it has fewer
     than K. Randomness comes from a generator seeded by (seed, epoch, index), so
-    the batches do not depend on the number of loader workers.
+    the batches do not depend on the number of loader workers. With backgrounds
+    (Model^LB) only lesions that have a liver-background ROI take part, as only they
+    get an LB output at analysis time.
     """
 
     def __init__(self, crops: FLLCrops, cfg: RunConfig, spec: dict[str, Any], geometry: ContextGeometry,
@@ -91,12 +95,13 @@ class FLLTrainSet(torch.utils.data.Dataset):
         self.c, self.cfg, self.spec, self.geometry = crops, cfg, spec, geometry
         self.k = cfg.model.images_per_lesion
         self.with_background = with_background
-        self.labels = crops.labels.astype(np.float32)
-        self.lb = crops.lb_index
+        self.members = np.flatnonzero(crops.has_background) if with_background else np.arange(len(crops.lesion_ctx))
+        self.labels = crops.labels[self.members].astype(np.float32)
+        self.lb = crops.lb_index[self.members]
         self.epoch = 0
 
     def __len__(self) -> int:
-        return len(self.c.lesion_ctx)
+        return len(self.members)
 
     def _view(self, ctx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         a = self.cfg.augment
@@ -105,17 +110,18 @@ class FLLTrainSet(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         rng = np.random.default_rng([self.cfg.seed, self.epoch, index])
-        n = self.c.lesion_ctx[index].shape[0]
+        lesion_no = int(self.members[index])
+        n = self.c.lesion_ctx[lesion_no].shape[0]
         order = np.concatenate([rng.permutation(n) for _ in range(-(-self.k // n))])[: self.k]
-        lesion = np.stack([self._view(self.c.lesion_ctx[index][j], rng) for j in order])
+        lesion = np.stack([self._view(self.c.lesion_ctx[lesion_no][j], rng) for j in order])
         item: dict[str, Any] = {
             "lesion": torch.from_numpy(normalise(lesion, self.spec)),
             "label": torch.tensor(self.labels[index]).repeat(self.k),
-            "lesion_id": torch.full((self.k,), index, dtype=torch.int64),
+            "lesion_id": torch.full((self.k,), lesion_no, dtype=torch.int64),
         }
         if self.with_background:
-            pair = self.c.pairs[index]
-            bg = np.stack([self._view(self.c.bg_ctx[index][pair[j]], rng) for j in order])
+            pair = self.c.pairs[lesion_no]
+            bg = np.stack([self._view(self.c.bg_ctx[lesion_no][pair[j]], rng) for j in order])
             item["background"] = torch.from_numpy(normalise(bg, self.spec))
             item["lb"] = torch.full((self.k,), int(self.lb[index]), dtype=torch.int64)
         return item
@@ -163,7 +169,7 @@ def loss_l(cfg: RunConfig):
     def f(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         bce = nn.functional.binary_cross_entropy_with_logits(out["logit"], batch["label"])
         trip = _triplet(out, batch, cfg)
-        return bce + cfg.train.triplet_weight * trip, {"bce": float(bce), "triplet": float(trip)}
+        return bce + cfg.train.triplet_weight * trip, {"bce": float(bce.detach()), "triplet": float(trip.detach())}
     return f
 
 
@@ -175,7 +181,7 @@ def loss_lb(cfg: RunConfig):
         lb = multilabel_bce(out["lb_logits"], batch["lb"], len(LB_TYPES))
         trip = _triplet(out, batch, cfg)
         loss = bce_f + bce_l + cfg.train.triplet_weight * trip + cfg.train.lb_weight * lb
-        return loss, {"bce_fused": float(bce_f), "bce_lesion": float(bce_l), "lb": float(lb), "triplet": float(trip)}
+        return loss, {k: float(v.detach()) for k, v in (("bce_fused", bce_f), ("bce_lesion", bce_l), ("lb", lb), ("triplet", trip))}
     return f
 
 
@@ -195,7 +201,8 @@ def predict(model: nn.Module, name: str, crops: FLLCrops, spec: dict[str, Any],
             device: torch.device) -> dict[str, Any]:
     """Lesion-level probabilities (mean of image probabilities) of Model^L or Model^LB.
 
-    For LB also the mean LB-type probabilities per lesion (sigmoid, as trained).
+    For LB also the mean LB-type probabilities per lesion (sigmoid, as trained); NaN
+    for lesions without a background ROI.
     """
     model.eval()
     sizes = [x.shape[0] for x in crops.lesion_eval]
@@ -211,6 +218,10 @@ def predict(model: nn.Module, name: str, crops: FLLCrops, spec: dict[str, Any],
     pb_split = np.split(pb, np.cumsum(bsizes)[:-1])
     probs, lbt = [], []
     for i, lesion_feats in enumerate(np.split(pl, split)):
+        if not bsizes[i]:  # no background ROI: the analyzer computes no LB either
+            probs.append(float("nan"))
+            lbt.append(np.full(len(LB_TYPES), np.nan))
+            continue
         bgf = pb_split[i][crops.pairs[i]]
         fused = net.fuse(torch.from_numpy(lesion_feats).to(device), torch.from_numpy(bgf).to(device))
         probs.append(float(torch.sigmoid(fused.float()).mean()))
@@ -222,14 +233,15 @@ def validation_auc(probs: np.ndarray, labels: np.ndarray) -> float | None:
     """AUC for model selection; None when the cohort lacks a class."""
     from ultrasound_reader.stats.roc import roc_auc
 
-    if len(np.unique(labels)) < 2:
+    ok = ~np.isnan(probs)
+    if len(np.unique(labels[ok])) < 2:
         return None
-    return float(roc_auc(labels, probs))
+    return float(roc_auc(labels[ok], probs[ok]))
 
 
 # -- the two stages ----------------------------------------------------------------------
 def _loader(ds: FLLTrainSet, cfg: RunConfig, rt: Runtime) -> tuple[Any, PKBatchSampler]:
-    sampler = PKBatchSampler(ds.c.labels, cfg.train.batch_lesions, seed=cfg.seed, rank=rt.rank, world=rt.world)
+    sampler = PKBatchSampler(ds.labels.astype(np.int64), cfg.train.batch_lesions, seed=cfg.seed, rank=rt.rank, world=rt.world)
     loader = torch.utils.data.DataLoader(
         ds, batch_sampler=sampler, num_workers=cfg.train.num_workers, worker_init_fn=worker_init,
         pin_memory=rt.device.type == "cuda")

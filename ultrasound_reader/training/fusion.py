@@ -22,6 +22,7 @@ import numpy as np
 
 from ultrasound_reader.ai.fusion import encode_term
 from ultrasound_reader.case import ClinicalFactors
+from ultrasound_reader.errors import UserError
 
 LB_TERM: dict[str, Any] = {"name": "LB score", "source": "model", "model": "LB", "encoding": "logit"}
 
@@ -90,6 +91,14 @@ def fit_lbc(lb_prob: Sequence[float], factors: Sequence[ClinicalFactors], labels
     Returns the fit and its :class:`~ultrasound_reader.stats.nomogram.Nomogram` (predictors
     named as the fusion terms, so the analyzer can score a case with the encoded values).
     """
+    import warnings
+
+    with warnings.catch_warnings(record=True):  # separation is recorded by the stats layer's notes
+        return _fit_lbc(lb_prob, factors, labels, candidates, p_threshold)
+
+
+def _fit_lbc(lb_prob: Sequence[float], factors: Sequence[ClinicalFactors], labels: Sequence[int],
+             candidates: Sequence[str], p_threshold: float) -> tuple[FusionFit, Any]:
     import pandas as pd
 
     from ultrasound_reader.stats.logistic import INTERCEPT, fit_logistic, screen_and_fit
@@ -106,7 +115,12 @@ def fit_lbc(lb_prob: Sequence[float], factors: Sequence[ClinicalFactors], labels
             notes.append(f"{name}: constant (or one class) in the training cohort, not screened")
         else:
             usable.append(name)
-    screen = screen_and_fit(df, "malignant", usable, p_threshold=p_threshold) if usable else None
+    screen = None
+    if usable:
+        try:
+            screen = screen_and_fit(df, "malignant", usable, p_threshold=p_threshold)
+        except UserError as exc:  # e.g. collinear factors in a small cohort: fuse the LB score alone
+            notes.append(f"factor screening failed ({exc}); no factor kept")
     uni = ([{"factor": term_of[c], **_row(f.table()[1]), "n": f.n} for c, f in screen.univariable.items()]
            if screen else [])
     multi_rows: list[dict[str, Any]] = []
@@ -118,6 +132,9 @@ def fit_lbc(lb_prob: Sequence[float], factors: Sequence[ClinicalFactors], labels
                 kept.append(t["term"])
     final = fit_logistic(df, "malignant", [names[0], *kept])
     coefs = final.coefficients()
+    if not all(np.isfinite(list(coefs.values()))):
+        raise UserError("Model^LBC: the logistic fusion has no finite estimates on the training cohort "
+                        f"(separation; {'; '.join(final.warnings)})")
     terms = [dict(LB_TERM, coef=float(coefs[names[0]]))]
     terms += [dict(CANDIDATE_TERMS[term_of[k]], coef=float(coefs[k])) for k in kept]
     spec = {"model": "LBC", "intercept": float(coefs[INTERCEPT]), "terms": terms}

@@ -1,0 +1,212 @@
+"""The two recipes end to end: train the stages, predict every cohort, choose cut-offs, measure.
+
+Both return the same shape of result to :mod:`ultrasound_reader.training.run`:
+``predictions`` (per cohort, one row per lesion), ``cutoffs`` (Youden on the
+training cohort), ``metrics``, and what to export (manifest parts and weights).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ultrasound_reader.ai.networks import build_model
+from ultrasound_reader.errors import UserError
+from ultrasound_reader.training import evaluate
+from ultrasound_reader.training.config import RunConfig
+from ultrasound_reader.training.crops import ContextGeometry
+from ultrasound_reader.training.dataset import Cohorts, DataSet
+from ultrasound_reader.training.runtime import Runtime
+
+Say = Callable[[str], None]
+
+
+def _cohorts(c: Cohorts) -> dict[str, DataSet]:
+    out = {"training": c.train, "internal": c.internal}
+    if c.external is not None and len(c.external):
+        out["external"] = c.external
+    return out
+
+
+def _rows(ds: DataSet) -> list[dict[str, Any]]:
+    return [{"case_id": s.case.case_id, "malignant": s.label, "subtype": s.truth.subtype, "lb_type": s.truth.lb_type,
+             "lesion_size_cm": s.truth.lesion_size_cm, "centre": s.truth.centre} for s in ds.samples]
+
+
+def _prepare_all(prepare: Callable[..., Any], sets: dict[str, DataSet], rt: Runtime, say: Say, **kw: Any) -> dict[str, Any]:
+    # Rank 0 cuts the crops into the cache first; the other ranks then read them from it.
+    out: dict[str, Any] = {}
+    for turn in ("main", "others"):
+        if (turn == "main") == rt.is_main:
+            for name, ds in sets.items():
+                say(f"ROI crops of the {name} cohort ({len(ds)} lesions)")
+                out[name] = prepare(ds, **kw)
+        rt.barrier()
+    return out
+
+
+def run_fll(cfg: RunConfig, rt: Runtime, cohorts: Cohorts, spec: dict[str, Any], geometry: ContextGeometry,
+            cache: Path, ckdir: Path, resume: bool, progress: bool, stop: list[int] | None, say: Say) -> dict[str, Any]:
+    from ultrasound_reader.ai.fusion import fused_probability
+    from ultrasound_reader.training import fll
+    from ultrasound_reader.training.fusion import fit_lbc
+    from ultrasound_reader.training.run import _round_fp16, _strata
+
+    stages = cfg.model.stages
+    sets = _cohorts(cohorts)
+    crops = _prepare_all(fll.prepare, sets, rt, say, spec=spec, geometry=geometry, cache=cache,
+                         note=say)
+    results = {}
+    results["L"] = fll.train_stage("L", cfg, rt, spec, geometry, crops["training"], crops["internal"],
+                                   ckdir / "L.pt", resume, progress, stop)
+    if "LB" in stages:
+        results["LB"] = fll.train_stage("LB", cfg, rt, spec, geometry, crops["training"], crops["internal"],
+                                        ckdir / "LB.pt", resume, progress, stop, init_from=results["L"].state)
+    if not rt.is_main:
+        return {}
+    arch = fll.architecture(cfg)
+    nets = {}
+    for name, r in results.items():
+        net = build_model("liver-fll", name, arch)
+        net.load_state_dict(r.state)
+        nets[name] = _round_fp16(net) if cfg.output.fp16 else net
+    say("predicting every cohort")
+    preds: dict[str, list[dict[str, Any]]] = {}
+    for cohort, c in crops.items():
+        rows = _rows(c.data)
+        for name, net in nets.items():
+            p = fll.predict(net.to(rt.device), name, c, spec, rt.device)
+            for row, v in zip(rows, p["prob"]):
+                row[name] = None if np.isnan(v) else float(v)
+        preds[cohort] = rows
+    train_rows = preds["training"]
+    y_train = [r["malignant"] for r in train_rows]
+    cutoffs = {}
+    for name in nets:
+        have = [(r["malignant"], r[name]) for r in train_rows if r[name] is not None]
+        cutoffs[name] = evaluate.youden([a for a, _ in have], [b for _, b in have])
+    metrics: dict[str, Any] = {"stages": {k: r.to_dict() for k, r in results.items()}}
+    fusion = nomogram = None
+    if "LBC" in stages:
+        say("Model^LBC: screening clinical factors and fitting the logistic fusion")
+        lb_rows = [i for i, r in enumerate(train_rows) if r["LB"] is not None]
+        try:
+            fit, nomo = fit_lbc([train_rows[i]["LB"] for i in lb_rows],
+                                [cohorts.train.samples[i].case.factors for i in lb_rows],
+                                [y_train[i] for i in lb_rows], cfg.fusion.factors, cfg.fusion.p_threshold)
+        except UserError as exc:  # L and LB stay valid; the bundle then has no LBC
+            say(f"WARNING: {exc}; the bundle is exported without Model^LBC")
+            metrics["fusion_error"] = str(exc)
+        else:
+            fusion, nomogram = fit.spec, nomo.to_dict()
+            metrics["fusion"] = fit.to_dict() | {"p_threshold": cfg.fusion.p_threshold}
+            for cohort, ds in sets.items():
+                for row, s in zip(preds[cohort], ds.samples):
+                    row["LBC"] = (None if row["LB"] is None else
+                                  fused_probability(fusion, s.case.factors, {"LB": row["LB"]})[0])
+            have = [(r["malignant"], r["LBC"]) for r in train_rows if r["LBC"] is not None]
+            cutoffs["LBC"] = evaluate.youden([a for a, _ in have], [b for _, b in have])
+    outputs = [n for n in ("L", "LB", "LBC") if n in cutoffs]
+    metrics["cohorts"] = {}
+    for cohort, ds in sets.items():
+        strata = _strata(ds, cfg.task)
+        per: dict[str, Any] = {}
+        for name in outputs:
+            rows = preds[cohort]
+            keep = [i for i, r in enumerate(rows) if r.get(name) is not None]
+            per[name] = evaluate.score_metrics([rows[i]["malignant"] for i in keep], [rows[i][name] for i in keep],
+                                               cutoffs[name]["value"],
+                                               {k: [v[i] for i in keep] for k, v in strata.items()})
+            per[name]["n_not_computable"] = len(rows) - len(keep)
+            if cohort != "training":
+                per[name]["decision_curve"] = evaluate.decision_curve(
+                    [rows[i]["malignant"] for i in keep], [rows[i][name] for i in keep]) \
+                    if len({rows[i]["malignant"] for i in keep}) == 2 else None
+        metrics["cohorts"][cohort] = per
+    out: dict[str, Any] = {"predictions": preds, "cutoffs": {k: v["value"] for k, v in cutoffs.items()},
+                           "primary_outputs": outputs, "metrics": metrics}
+    if "L" in nets and "LB" in nets:
+        decision = [n for n in ("LBC", "LB", "L") if n in cutoffs]
+        out["export"] = {
+            "manifest": {"architecture": arch, "models": {"L": "L.safetensors", "LB": "LB.safetensors"},
+                         "thresholds": cutoffs, "decision_models": decision, "fusion": fusion,
+                         "nomogram": nomogram},
+            "weights": {n: nets[n].cpu() for n in ("L", "LB")}}
+    else:
+        out["export_note"] = "no bundle: a liver-fll bundle needs both Model^L and Model^LB (model.stages)"
+    return out
+
+
+def run_soft_tissue(cfg: RunConfig, rt: Runtime, cohorts: Cohorts, spec: dict[str, Any], geometry: ContextGeometry,
+                    cache: Path, ckdir: Path, resume: bool, progress: bool, stop: list[int] | None,
+                    say: Say) -> dict[str, Any]:
+    from ultrasound_reader.training import soft_tissue as st
+    from ultrasound_reader.training.run import _round_fp16, _strata
+
+    sets = _cohorts(cohorts)
+    crops = _prepare_all(st.prepare, sets, rt, say, spec=spec, geometry=geometry, cache=cache, note=say)
+    results = {}
+    for k, name in enumerate(cfg.model.models):
+        results[name] = st.train_model(name, cfg, rt, spec, geometry, crops["training"], crops["internal"],
+                                       ckdir / f"{name}.pt", resume, progress, stop, k)
+    if not rt.is_main:
+        return {}
+    arch = st.architecture(cfg)
+    nets = {}
+    for name, r in results.items():
+        net = build_model("soft-tissue", name, arch)
+        net.load_state_dict(r.state)
+        nets[name] = _round_fp16(net) if cfg.output.fp16 else net
+    say("predicting every cohort")
+    preds: dict[str, list[dict[str, Any]]] = {}
+    for cohort, c in crops.items():
+        rows = _rows(c.data)
+        for name, net in nets.items():
+            for row, v in zip(rows, st.predict(net.to(rt.device), c, spec, rt.device)):
+                row[name] = float(v)
+        preds[cohort] = rows
+    metrics: dict[str, Any] = {"stages": {k: r.to_dict() for k, r in results.items()}, "cohorts": {}}
+    cutoffs: dict[str, Any] = {}
+    train_c = crops["training"]
+    for name in nets:
+        idx, y = st.targets(name, train_c)
+        cutoffs[name] = evaluate.youden(y, [preds["training"][i][name] for i in idx])
+    sm = [n for n in nets if n.startswith("SM-")]
+    subtype_acc: dict[str, Any] = {}
+    for cohort, c in crops.items():
+        rows = preds[cohort]
+        per: dict[str, Any] = {}
+        strata = _strata(c.data, cfg.task)
+        for name in nets:
+            idx, y = st.targets(name, c)
+            per[name] = evaluate.score_metrics(y, [rows[i][name] for i in idx], cutoffs[name]["value"],
+                                               {k: [v[i] for i in idx] for k, v in strata.items()}
+                                               if name == "DLM-1" else None)
+            if name == "DLM-1" and cohort != "training" and 0 < y.sum() < y.size:
+                per[name]["decision_curve"] = evaluate.decision_curve(y, [rows[i][name] for i in idx])
+        metrics["cohorts"][cohort] = per
+        if len(sm) == 5:
+            benign = [r for r in rows if r["malignant"] == 0 and r["subtype"]]
+            hits = sum(st.SUBTYPE_OF[max(sm, key=lambda n: r[n])] == r["subtype"] for r in benign)
+            for r in rows:
+                r["predicted_subtype"] = st.SUBTYPE_OF[max(sm, key=lambda n: r[n])]
+            if benign:
+                from ultrasound_reader.stats.cutoff import clopper_pearson
+
+                lo, hi = clopper_pearson(hits, len(benign))
+                subtype_acc[cohort] = {"value": hits / len(benign), "ci_low": lo, "ci_high": hi, "n": len(benign)}
+    metrics["subtype_accuracy"] = subtype_acc
+    out: dict[str, Any] = {"predictions": preds, "cutoffs": {k: v["value"] for k, v in cutoffs.items()},
+                           "primary_outputs": ["DLM-1"] if "DLM-1" in nets else [], "metrics": metrics}
+    from ultrasound_reader.training.config import SOFT_TISSUE_MODELS
+
+    if set(nets) == set(SOFT_TISSUE_MODELS):
+        out["export"] = {
+            "manifest": {"architecture": arch, "models": {n: f"{n}.safetensors" for n in SOFT_TISSUE_MODELS},
+                         "thresholds": {"DLM-1": cutoffs["DLM-1"]}, "decision_models": ["DLM-1"]},
+            "weights": {n: nets[n].cpu() for n in SOFT_TISSUE_MODELS}}
+    else:
+        out["export_note"] = "no bundle: a soft-tissue bundle needs DLM-1 and SM-1..SM-5 (model.models)"
+    return out
