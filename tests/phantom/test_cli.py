@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from ultrasound_reader.cli import main
+
 
 def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "ultrasound_reader", "phantom", *args],
@@ -45,17 +47,18 @@ def test_json_summary_and_parallel_equals_serial(tmp_path: Path):
     (["--task", "liver", "--cases", "1", "--out", "X", "--quality", "5"], "--quality"),
     (["--task", "liver", "--cases", "1", "--out", "X", "--workers", "0"], "--workers"),
 ])
-def test_bad_arguments_exit_1_with_one_line(tmp_path: Path, args, needle):
+def test_bad_arguments_exit_1_with_one_line(tmp_path: Path, capsys, args, needle):
     args = [str(tmp_path / "out") if a == "X" else a for a in args]
-    p = _run(*args)
-    assert p.returncode == 1
-    lines = p.stderr.strip().splitlines()
-    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in p.stderr
+    assert main(["phantom", *args]) == 1
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
-def test_unwritable_output_is_a_user_error(tmp_path: Path):
+def test_unwritable_output_is_a_user_error(tmp_path: Path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    p = _run("--task", "soft-tissue", "--cases", "1", "--out", str(blocker / "sub"))
-    assert p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1 and str(blocker) in p.stderr
+    assert main(["phantom", "--task", "soft-tissue", "--cases", "1", "--out", str(blocker / "sub")]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and str(blocker) in err

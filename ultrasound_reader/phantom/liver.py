@@ -88,10 +88,10 @@ def build_liver(rng: np.random.Generator, labels: LiverLabels, style: CentreStyl
         echo, liver_alpha, wall = 1.0 + 0.08 * tex, 0.5, 6.0
     elif lb == "steatosis":
         sev = rng.uniform(0.0, 1.0)
-        echo, liver_alpha, wall = (2.4 + 1.2 * sev) * (1 + 0.05 * tex), 0.72 + 0.25 * sev, 1.6
+        echo, liver_alpha, wall = (2.4 + 1.2 * sev) * (1 + 0.05 * tex), 0.68 + 0.2 * sev, 1.6
     else:  # coarse nodular: fibrous septa (zero set of a smooth field) around nodules
-        septum = ridges(smooth_noise(rng, canvas, rng.uniform(1.6, 2.4)), rng.uniform(0.14, 0.2))
-        echo = np.exp(0.3 * smooth_noise(rng, canvas, 3.0)) * (0.75 + 2.2 * septum)
+        septum = ridges(smooth_noise(rng, canvas, rng.uniform(1.8, 2.6)), rng.uniform(0.18, 0.25))
+        echo = np.exp(0.35 * smooth_noise(rng, canvas, 3.0)) * (0.55 + 3.2 * septum)
         liver_alpha, wall = 0.62, 4.0
     echo = echo.astype(F32)
     alpha = canvas.zeros(liver_alpha)
@@ -142,10 +142,11 @@ def build_liver(rng: np.random.Generator, labels: LiverLabels, style: CentreStyl
     # -- kidney (hepatorenal contrast: darker than normal liver, far darker than fatty)
     lesion_side = rng.choice([-1.0, 1.0])
     kidney: Blob | None = None
-    if rng.random() < 0.45:
-        kz = dia_depth - rng.uniform(20, 40)
-        kx = -lesion_side * (kz + 50) * math.sin(math.radians(30)) * rng.uniform(0.55, 0.8)
-        kidney = Blob(kx, kz, rng.uniform(28, 36), rng.uniform(15, 19), rng.uniform(-0.5, 0.5))
+    if rng.random() < 0.3:
+        # the right kidney in the deep corner, elongated and partly out of view
+        kz = dia_depth - rng.uniform(5, 15)
+        kx = -lesion_side * (kz + 50) * math.sin(math.radians(30)) * rng.uniform(0.75, 0.95)
+        kidney = Blob(kx, kz, rng.uniform(45, 55), rng.uniform(20, 25), -lesion_side * rng.uniform(0.3, 0.6))
         rs, cs, xx, zk = canvas.window(kidney.cx, kidney.cz, kidney.max_radius * 1.15)
         sk, _ = kidney.normalised_radius(xx, zk)
         cur = echo[rs, cs]
@@ -224,7 +225,7 @@ def build_liver(rng: np.random.Generator, labels: LiverLabels, style: CentreStyl
     # gain: as a sonographer sets it for a normal liver under this wall
     ref_alpha = np.where(np.arange(0, depth, probe.axial_step_mm) < capsule_mm, 0.75, 0.5)
     ref_db = -2 * probe.frequency_mhz / 10 * np.sum(ref_alpha[: int((capsule_mm + 30) / probe.axial_step_mm)]) * probe.axial_step_mm
-    tgc_alpha = 0.5 if lb != "steatosis" else 0.58
+    tgc_alpha = 0.5 if lb != "steatosis" else 0.6  # the sonographer turns the far gain up a little
     ref_db += 2 * tgc_alpha * probe.frequency_mhz * (capsule_mm + 30) / 10
     settings = Settings(gain_db=ref_db + 36.0 - style.gain_offset_db + (style.dynamic_range_db - 60) * 0.6,
                         dynamic_range_db=style.dynamic_range_db, tgc_db_cm_mhz=tgc_alpha, noise_db=-80.0)
@@ -266,8 +267,7 @@ def _lesion_maps(rng: np.random.Generator, labels: LiverLabels, lesion: Blob, sa
     # Levels relative to a normal liver (1.0); descriptors are relative to the
     # surrounding liver, so in a bright fatty liver a hyperechoic lesion is brighter still.
     echo_kind = f.echogenicity or "hypo"
-    base = {"hypo": 0.08, "iso": bg, "hyper": 6.0 * max(bg, 1.0) ** 0.5,
-            "heterogeneous": 0.9 * max(bg, 1.0) ** 0.5}[echo_kind]
+    base = {"hypo": 0.08, "iso": bg, "hyper": 5.5 * bg, "heterogeneous": 0.9 * bg}[echo_kind]
     coarse = smooth_noise(rng, canvas, rng.uniform(2.0, 4.0))
     fine = smooth_noise(rng, canvas, 1.0)
     # A fuzzy (not smooth) margin blends over 2 mm; with a halo the blend must stay
@@ -293,7 +293,7 @@ def _lesion_maps(rng: np.random.Generator, labels: LiverLabels, lesion: Blob, sa
         if f.echogenicity == "iso":
             inner = base * np.exp(0.35 * tex_c)  # same mean, coarser texture
         elif f.echogenicity == "heterogeneous":
-            inner = base * np.exp(1.0 * tex_c + 0.2)
+            inner = bg * np.exp(1.6 * np.tanh(1.5 * tex_c))  # mosaic of hypo- and hyperechoic patches
         # diagnosis-specific signs
         if kind == "metastasis" and idx == 0:
             inner = np.where(s < 0.4, inner * 2.5, inner)  # target / bull's eye core

@@ -148,7 +148,7 @@ class Blob:
         c, s = math.cos(self.angle), math.sin(self.angle)
         return np.stack([self.cx + c * u - s * v, self.cz + s * u + c * v], axis=1)
 
-    def max_diameter(self, n: int = 720) -> float:
+    def max_diameter(self, n: int = 360) -> float:
         return max_diameter(self.outline(n))
 
     def scaled_to(self, diameter_mm: float) -> Blob:

@@ -119,8 +119,9 @@ def build_soft_tissue(rng: np.random.Generator, labels: SoftTissueLabels, style:
     echo = (0.1 * (1 + 0.3 * lobule) + 1.4 * septa).astype(F32)  # dark lobules, bright septa
     alpha = canvas.zeros(0.6)
     beta = rng.uniform(-0.35, 0.35)
-    phase = (cx_c[None, :] * math.sin(beta) + zz * math.cos(beta)) / rng.uniform(0.6, 1.0)
-    stri = np.clip(np.cos(2 * np.pi * (phase + 0.2 * smooth_noise(rng, canvas, 2.0, 5.0))), 0, 1) ** 10
+    phase = (cx_c[None, :] * math.sin(beta) + zz * math.cos(beta)) / rng.uniform(1.2, 2.2)
+    stri = np.clip(np.cos(2 * np.pi * (phase + 0.25 * smooth_noise(rng, canvas, 2.0, 5.0))), 0, 1) ** 16
+    stri = stri * (smooth_noise(rng, canvas, 1.5, 4.0) > -0.4)  # perimysium lines are broken
     muscle = (zz >= fat_bottom[None, :]) & (zz < muscle_bottom[None, :])
     echo = np.where(muscle, 0.09 + 1.3 * stri, echo)
     alpha = np.where(muscle, 1.0, alpha)
@@ -160,7 +161,7 @@ def build_soft_tissue(rng: np.random.Generator, labels: SoftTissueLabels, style:
 
     tgc = 0.7 + 0.1 * (freq < 10)
     ref_db = -2 * freq * 0.9 * dermis / 10 - 2 * freq * 0.6 * 8 / 10 + 2 * tgc * freq * (dermis + 8) / 10
-    settings = Settings(gain_db=ref_db + 20.0 - style.gain_offset_db + (style.dynamic_range_db - 60) * 0.6,
+    settings = Settings(gain_db=ref_db + 17.0 - style.gain_offset_db + (style.dynamic_range_db - 60) * 0.6,
                         dynamic_range_db=style.dynamic_range_db, tgc_db_cm_mhz=tgc, noise_db=-95.0)
     scale = float(rng.choice([4.0, 6.0, 8.0] if st != "sarcoma" else [8.0, 12.0]))
     return SoftAnatomy(probe, grid, TissueMaps(e.astype(F32), a.astype(F32), s.astype(F32)), settings, mass,
@@ -214,8 +215,8 @@ def _paint_mass(rng: np.random.Generator, labels: SoftTissueLabels, m: Blob, X: 
 
     if st == "lipoma":
         lines = np.exp(-0.5 * (np.sin(2 * np.pi * (v + 0.3 * coarse) / rng.uniform(1.2, 2.0)) / 0.12) ** 2)
-        inner = 0.2 * (1 + 0.3 * fine) + 1.2 * lines * (coarse > -0.3)
-        s0 = s0 + 0.3 * np.exp(-0.5 * (sd / 0.08) ** 2)
+        inner = 0.25 * (1 + 0.3 * fine) + 1.8 * lines * (coarse > -0.5)
+        s0 = s0 + 0.35 * np.exp(-0.5 * (sd / 0.08) ** 2) * (coarse > -0.8)
         a_in = 0.55
     elif st == "hemangioma":
         chan = smooth_noise(rng, canvas, 0.7, anisotropy=1.5)
@@ -239,20 +240,23 @@ def _paint_mass(rng: np.random.Generator, labels: SoftTissueLabels, m: Blob, X: 
         # the nerve: a hypoechoic fascicular band along the long axis, tapering out of both poles
         a_len = float(m.boundary_radius(np.array([0.0]))[0])
         nerve_half = max(0.12 * r, 0.8) * np.clip(1.6 - np.abs(u) / (a_len * 2.0), 0.3, 1.0)
-        fasc = 0.6 + 0.8 * (np.sin(2 * np.pi * v / 0.5) > 0.3)
-        nerve = (np.abs(v) < nerve_half) & (np.abs(u) > 0.9 * a_len) & (np.abs(u) < 2.6 * a_len)
-        e0 = np.where(nerve, 0.15 * fasc, e0)
-        cap = (np.abs(u) > 0.8 * a_len) & (np.abs(u) < 1.25 * a_len) & (s > 0.95) & (s < 1.35) & ~nerve
-        e0 = np.where(cap, 2.5, e0)  # echogenic fat cap at the poles
+        fasc = 0.03 + 0.5 * (np.sin(2 * np.pi * v / 0.6) > 0.6)  # fascicles: dark bundles, bright septa
+        along = (np.abs(u) > 0.9 * a_len) & (np.abs(u) < 2.8 * a_len)
+        nerve = (np.abs(v) < nerve_half) & along
+        e0 = np.where(nerve, fasc, e0)
+        sheath = along & (np.abs(np.abs(v) - nerve_half) < 0.12)
+        s0 = s0 + 0.6 * sheath  # epineurium: echogenic lines bounding the nerve
+        cap = (np.abs(u) > 0.75 * a_len) & (s > 1.0) & (s < 1.0 + 1.2 / r) & (np.abs(v) > nerve_half)
+        e0 = np.where(cap, 2.0, e0)  # echogenic fat cap over the poles
         for _ in range(int(rng.integers(1, 4))):
             pts = curve(rng, (m.cx - 0.7 * a_len * cos_t, m.cz - 0.7 * a_len * sin_t), m.angle + rng.uniform(-0.3, 0.3),
                         1.4 * a_len, 0.6, 0.25)
             vessels.append(Vessel(pts, rng.uniform(0.2, 0.4), rng.uniform(4, 10) * rng.choice([-1, 1]), False))
     elif st == "epidermal_cyst":
         rings = np.exp(-0.5 * (np.sin(2 * np.pi * s * rng.uniform(3, 5)) / 0.25) ** 2)
-        inner = 0.02 * (1 + 6.0 * rings * (fine > -0.5)) * (1 + 0.3 * coarse)
+        inner = 0.012 * (1 + 8.0 * rings * (fine > -0.3)) * (1 + 0.3 * coarse)
         a_in = 0.3
-        s0 = s0 + 0.6 * np.exp(-0.5 * (sd / 0.1) ** 2)
+        s0 = s0 + 0.2 * np.exp(-0.5 * (sd / 0.1) ** 2) * (np.abs(np.cos(phi)) < 0.8)
         # lateral edge shadows: refraction at the curved sides casts thin dark columns
         half_w = float(np.abs(m.outline(96)[:, 0] - m.cx).max())
         for side in (-1, 1):
@@ -261,14 +265,19 @@ def _paint_mass(rng: np.random.Generator, labels: SoftTissueLabels, m: Blob, X: 
         punct = (np.abs(x - m.cx) < 0.25) & (z < m.cz - 0.8 * r)
         e0 = np.where(punct, 0.08, e0)
     elif st == "pilomatricoma":
-        inner = np.where(s < 0.6, 1.5 * (1 + 0.5 * fine), 0.04)
-        a_in = 0.8
+        inner = np.where(s < 0.7, 0.9 * (1 + 0.6 * fine), 0.03)  # echogenic centre, hypoechoic rim
+        a_in = 1.2
+        top_cap = (s > 0.5) & (s < 0.66) & (z < m.cz - 0.3 * r)
+        if rng.random() < 0.6:  # calcified crescent facing the probe, shadowing what lies behind
+            s0 = s0 + 2.5 * top_cap
+            half = 0.45 * r
+            shadow = np.where((np.abs(x - m.cx) < half) & (z > m.cz - 0.45 * r), 4.0, shadow)
         for _ in range(int(rng.integers(2, 6))):  # calcifications: bright foci, shadows
             ang, rr = rng.uniform(0, 2 * np.pi), rng.uniform(0, 0.5) * r
             px, pz = m.cx + rr * math.cos(ang), m.cz + rr * math.sin(ang)
             d = np.hypot(x - px, z - pz)
-            rad = rng.uniform(0.3, 0.8)
-            s0 = s0 + 5.0 * np.exp(-0.5 * (d / rad) ** 2)
+            rad = rng.uniform(0.4, 1.0)
+            s0 = s0 + 3.0 * np.exp(-0.5 * (d / rad) ** 2)
             shadow = np.where((np.abs(x - px) < rad) & (z > pz), 30.0, shadow)
         for _ in range(int(rng.integers(1, 3))):
             ang = rng.uniform(0, 2 * np.pi)
