@@ -57,7 +57,10 @@ def _profile(rng: np.random.Generator, x: np.ndarray, scale_mm: float, amp_mm: f
 def build_liver(rng: np.random.Generator, labels: LiverLabels, style: CentreStyle) -> LiverAnatomy:
     f = labels.factors
     size_mm = labels.size_cm * 10
-    depth = float(np.clip(130 + 0.6 * size_mm + rng.normal(0, 8), 130, 180))
+    # the lesion outline first: its size sets how deep the sonographer images
+    lesion = random_blob(rng, size_mm, f.shape or "round", f.margin or "smooth")
+    rmax = lesion.max_radius
+    depth = float(np.clip(120 + 1.1 * rmax * 2 + rng.normal(0, 8), 130, 200))
     depth = round(depth / 5) * 5
     probe = curvilinear_probe(depth, frequency_mhz=style.liver_frequency_mhz, half_angle_deg=30.0,
                               radius_mm=50.0, focus_mm=None)
@@ -79,6 +82,8 @@ def build_liver(rng: np.random.Generator, labels: LiverLabels, style: CentreStyl
         capsule = capsule + np.abs(_profile(rng, cx_canvas, 5, 1.0))
     dia_centre = rng.uniform(-40, 40)
     dia_depth = depth - rng.uniform(8, 30)
+    # room for the lesion between capsule and diaphragm (wall at most ~48 mm deep)
+    dia_depth = float(min(max(dia_depth, float(capsule.max()) + 2 * rmax + 24), depth - 4))
     diaphragm = dia_depth - 0.0025 * (cx_canvas - dia_centre) ** 2 + rng.uniform(-0.15, 0.15) * cx_canvas
     capsule_mm = float(capsule.max())
 
@@ -171,13 +176,10 @@ def build_liver(rng: np.random.Generator, labels: LiverLabels, style: CentreStyl
                               wall if rng.random() < 0.5 else 0.0))
 
     # -- lesion placement: inside the sector with room for motion ------------------------
-    shape = f.shape or "round"
-    margin = f.margin or "smooth"
-    lesion = random_blob(rng, size_mm, shape, margin)
-    rmax = lesion.max_radius
     half = probe.half_angle_rad
+    lo, hi = capsule_mm + rmax + 8, min(dia_depth - rmax - 6, depth - rmax - 12)
     for _ in range(200):
-        cz = rng.uniform(capsule_mm + rmax + 10, min(dia_depth - rmax - 8, depth - rmax - 12))
+        cz = rng.uniform(lo, hi) if hi > lo else (lo + hi) / 2
         r = cz + probe.radius_mm
         lat_room = r * math.sin(half) - rmax - 14
         if lat_room <= 0:
