@@ -136,10 +136,20 @@ class Grid:
     n_rows: int
     n_cols: int
     col0: int = 0
+    row_step: int = 1  # probe axial samples per row (the displayed beam lines may be decimated)
 
     @classmethod
-    def beam(cls, probe: Probe) -> Grid:
-        return cls(probe, probe.n_samples, probe.n_lines, 0)
+    def beam(cls, probe: Probe, row_step: int = 1) -> Grid:
+        """The beam lines over the field of view, every ``row_step``-th axial sample.
+
+        Decimating to about the screen pixel size is what scanners do before scan
+        conversion; the tissue field itself is always sampled finer than the PSF.
+        """
+        return cls(probe, (probe.n_samples - 1) // row_step + 1, probe.n_lines, 0, row_step)
+
+    @property
+    def row_mm(self) -> float:
+        return self.probe.axial_step_mm * self.row_step
 
     @classmethod
     def tissue(cls, probe: Probe, margin_mm: float) -> Grid:
@@ -153,7 +163,7 @@ class Grid:
 
     @property
     def depths(self) -> np.ndarray:
-        return (np.arange(self.n_rows) * self.probe.axial_step_mm).astype(F32)
+        return (np.arange(self.n_rows) * self.row_mm).astype(F32)
 
     @property
     def lateral(self) -> np.ndarray:
@@ -169,7 +179,7 @@ class Grid:
     def xz_at(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(x, z) in mm at (possibly fractional) row and column indices (outer product)."""
         p = self.probe
-        d = (np.asarray(rows, F32) * F32(p.axial_step_mm))[:, None]
+        d = (np.asarray(rows, F32) * F32(self.row_mm))[:, None]
         start = -p.half_angle_rad if p.kind == "curvilinear" else -p.width_mm / 2
         lat = (F32(start) + (np.asarray(cols, F32) + F32(self.col0)) * F32(p.lateral_step))[None, :]
         if p.kind == "curvilinear":
@@ -188,7 +198,7 @@ class Grid:
             start = -p.half_angle_rad
         else:
             depth, lat, start = z, x, -p.width_mm / 2
-        row = depth / F32(p.axial_step_mm)
+        row = depth / F32(self.row_mm)
         col = (lat - F32(start)) / F32(p.lateral_step) - F32(self.col0)
         return row.astype(F32), col.astype(F32)
 
@@ -249,7 +259,7 @@ def apply_psf(field: np.ndarray, grid: Grid, bands: int = 8) -> np.ndarray:
     """
     p = grid.probe
     one = np.ones((1, 1), F32)
-    ax = unit_energy_kernel(p.psf.axial_sigma_mm / p.axial_step_mm)
+    ax = unit_energy_kernel(p.psf.axial_sigma_mm / grid.row_mm)
     out = cv2.sepFilter2D(field, -1, one, ax, borderType=cv2.BORDER_REFLECT)
     depths = grid.depths
     centres = np.linspace(float(depths[0]), float(depths[-1]), max(bands, 2))
@@ -275,7 +285,7 @@ _DB_TO_NEPER_AMPLITUDE = math.log(10) / 20
 def attenuation_gain(alpha_db_cm_mhz: np.ndarray, grid: Grid) -> np.ndarray:
     """Two-way amplitude factor exp(-2 integral alpha f dz) along each beam line."""
     p = grid.probe
-    per_sample = alpha_db_cm_mhz.astype(F32) * F32(2 * p.frequency_mhz * p.axial_step_mm / 10)  # dB
+    per_sample = alpha_db_cm_mhz.astype(F32) * F32(2 * p.frequency_mhz * grid.row_mm / 10)  # dB
     total_db = np.cumsum(per_sample, axis=0, dtype=F32) - per_sample / 2
     return np.exp(-total_db * F32(_DB_TO_NEPER_AMPLITUDE)).astype(F32)
 
@@ -401,9 +411,12 @@ class Scene:
     remaps, an envelope, a log and a scan conversion.
     """
 
-    def __init__(self, rng: np.random.Generator, tissue_grid: Grid, maps: TissueMaps, settings: Settings) -> None:
+    def __init__(self, rng: np.random.Generator, tissue_grid: Grid, maps: TissueMaps, settings: Settings,
+                 display_mm: float | None = None) -> None:
         self.tissue_grid = tissue_grid
-        self.beam_grid = Grid.beam(tissue_grid.probe)
+        # beam lines decimated axially to about the screen pixel (display_mm), never coarser
+        step = 1 if display_mm is None else max(1, int(round(display_mm / tissue_grid.probe.axial_step_mm)))
+        self.beam_grid = Grid.beam(tissue_grid.probe, step)
         self.settings = settings
         gain = attenuation_gain(maps.attenuation, tissue_grid)
         weights = maps.echogenicity * gain * gain  # intensity scales with amplitude squared

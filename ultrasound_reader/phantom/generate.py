@@ -86,9 +86,9 @@ def make_liver(seed: int, index: int, out_dir: Path, options: Options = Options(
     style = screen.STYLES[labels.centre]
     anatomy = build_liver(rng, labels, style)
     probe = anatomy.probe
-    scene = bmode.Scene(rng, anatomy.grid, anatomy.maps, anatomy.settings)
-    fps = float(rng.choice([15.0, 18.0, 20.0, 24.0]))
     geom = screen.screen_geometry(probe, style)
+    scene = bmode.Scene(rng, anatomy.grid, anatomy.maps, anatomy.settings, display_mm=geom.mm_per_px)
+    fps = float(rng.choice([15.0, 18.0, 20.0, 24.0]))
     fov = bmode.field_of_view_bounds(probe, geom)
     sc_maps = bmode.scan_conversion_maps(scene.beam_grid, geom, fov)
 
@@ -208,8 +208,8 @@ def make_soft_tissue(seed: int, index: int, out_dir: Path, options: Options = Op
     style = screen.STYLES[labels.centre]
     anatomy = build_soft_tissue(rng, labels, style)
     probe = anatomy.probe
-    scene = bmode.Scene(rng, anatomy.grid, anatomy.maps, anatomy.settings)
     geom = screen.screen_geometry(probe, style)
+    scene = bmode.Scene(rng, anatomy.grid, anatomy.maps, anatomy.settings, display_mm=geom.mm_per_px)
     fov = bmode.field_of_view_bounds(probe, geom)
     sc_maps = bmode.scan_conversion_maps(scene.beam_grid, geom, fov)
     date, time_, shown = _study_datetime(rng)
