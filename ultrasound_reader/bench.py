@@ -18,6 +18,7 @@ SUITES: dict[str, tuple[str, str]] = {
     "viewer": ("ultrasound_reader.gui.bench", "first frame drawn and playback in the viewer (offscreen Qt)"),
     "ai": ("ultrasound_reader.ai.bench", "FLL and soft-tissue analysis with Grad-CAM vs a naive baseline"),
     "stats": ("ultrasound_reader.stats.bench", "fast DeLong vs the naive O(n^2) computation"),
+    "phantom": ("ultrasound_reader.phantom.bench", "phantom case generation vs writing the files alone"),
 }
 
 
