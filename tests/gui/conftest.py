@@ -49,6 +49,8 @@ def make_window(qtbot, qapp, settings_file: Path):  # noqa: ANN001, ANN201 - pyt
     def make(settings_path: Path | None = None) -> MainWindow:
         settings = QSettings(str(settings_path or settings_file), QSettings.Format.IniFormat)
         window = MainWindow(settings)
+        # A test that leaves a case edited must not block teardown on the unsaved-changes dialog.
+        window.case_ctl.ask_unsaved = lambda _message: "discard"
         qtbot.addWidget(window)
         window.resize(1100, 760)
         window.show()

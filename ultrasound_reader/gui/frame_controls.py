@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSlider, QToolButton, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSlider, QToolButton, QVBoxLayout, QWidget
 
 from ultrasound_reader.gui.playback import SPEEDS, time_label
 
@@ -38,7 +38,12 @@ class FrameControls(QWidget):
         self.slider.setRange(0, 0)
         self.slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # arrows belong to the window's actions
         self.slider.valueChanged.connect(self._on_slider)
-        layout.addWidget(self.slider, 1)
+        # A column so that strips aligned with the slider (frames carrying ROIs) can sit under it.
+        self.slider_column = QVBoxLayout()
+        self.slider_column.setContentsMargins(0, 0, 0, 0)
+        self.slider_column.setSpacing(1)
+        self.slider_column.addWidget(self.slider)
+        layout.addLayout(self.slider_column, 1)
 
         self.label = QLabel("", self)
         self.label.setObjectName("frameLabel")

@@ -39,9 +39,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ultrasound_reader import case_rules
 from ultrasound_reader.dicom import Cine, open_cine
 from ultrasound_reader.errors import CancelledError
 from ultrasound_reader.gui import overlay_text
+from ultrasound_reader.gui.case_controller import CaseController
 from ultrasound_reader.gui.frame_controls import FrameControls
 from ultrasound_reader.gui.image_view import ImageView
 from ultrasound_reader.gui.measure import readout
@@ -57,7 +59,7 @@ from ultrasound_reader.gui.workers import Job, TaskRunner
 log = logging.getLogger(__name__)
 
 APP_TITLE = "Ultrasound Reader"
-FILE_FILTER = "DICOM and images (*.dcm *.dicom *.DCM *.png *.jpg *.jpeg DICOMDIR);;All files (*)"
+FILE_FILTER = "DICOM, images and cases (*.dcm *.dicom *.DCM *.png *.jpg *.jpeg DICOMDIR *.json);;All files (*)"
 NEIGHBOURS = 12  # frames decoded ahead of a stepping user
 THUMB_SIZE = 96
 PREFETCH_DELAY_MS = 40
@@ -104,6 +106,8 @@ class MainWindow(QMainWindow):
     cineChanged = Signal(object)  # Cine | None
     frameChanged = Signal(int)
     errorShown = Signal(str)
+    caseChanged = Signal(object)  # Case | None: another case, or its task/images/factors changed
+    roisChanged = Signal()  # an ROI of the case was added, removed or edited (results go stale)
 
     def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -155,6 +159,8 @@ class MainWindow(QMainWindow):
         self.add_tool(self.ruler, "M")
         self.ruler.view = self.image_view
         self.set_tool("navigate")
+        # The case document, ROI tools, ROI dock and frame strip (case_controller.py).
+        self.case_ctl = CaseController(self)
 
         self._wire()
         self._restore_preferences()
@@ -367,8 +373,12 @@ class MainWindow(QMainWindow):
     def open_paths(self, paths: Iterable[str | Path]) -> int:
         """Open files and/or folders (off the GUI thread). Returns the request id."""
         paths = [str(p) for p in paths]
-        if not paths:
+        if not paths or not self.case_ctl.may_leave_case():
             return 0
+        case_file = case_rules.case_file_in(paths)
+        if case_file is not None:
+            return self.case_ctl.open_case(case_file)
+        self.case_ctl.prepare_plain_open()
         self._scan_note = ""
         if len(paths) == 1 and not Path(paths[0]).is_dir():
             self.browser.clear()
@@ -478,6 +488,9 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Loading cancelled", 4000)
 
     def close_all(self) -> None:
+        if not self.case_ctl.may_leave_case():
+            return
+        self.case_ctl.close_case()
         self._close_cine()
         self.wl_label.setText("")
         self.stats_label.setText("")
@@ -685,6 +698,9 @@ class MainWindow(QMainWindow):
                           "1 for 1:1, I invert, M ruler, N navigate, O overlay, A auto W/L, R reset W/L.")
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.case_ctl.may_leave_case():
+            event.ignore()
+            return
         self.player.pause()
         self.runner.cancel("open")
         self.runner.cancel("thumbnails")
