@@ -392,6 +392,8 @@ def test_nomogram_drag_path_continuous_and_locked(qtbot, themed, fitted) -> None
     assert view.drag_marker("LB score", 0.0) == max(lb.values) and not view.markers["LB score"].movable
     with pytest.raises(UserError):
         view.set_value("no such predictor", 1)
+    view.set_spec(None)
+    assert view.total_label.text() == "No nomogram in this bundle" and view.plot.isHidden()
 
 
 def test_form_drives_the_nomogram_live(qtbot, themed, fitted, fll_bundle, fll_result) -> None:  # noqa: ANN001

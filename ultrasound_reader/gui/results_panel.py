@@ -420,8 +420,8 @@ class ResultsPanel(QWidget):
         self.table.setHorizontalHeaderLabels(headers)
         self.table.setRowCount(len(r.per_image))
         for i, row in enumerate(r.per_image):
-            cells = [str(row.get("roi_id", ""))[:6], str(row.get("kind", "")), *(str(row.get("role", "")) for _ in role),
-                     f"{row.get('image', 0)}·{row.get('frame', 0)}",
+            cells = [str(row.get("roi_id", ""))[:6], str(row.get("kind", "")),
+                     *(str(row.get("role", "")) for _ in role), f"{row.get('image', 0)}·{row.get('frame', 0)}",
                      *(fmt_prob(row[k]) if k in row else "" for k in keys),
                      *(str(row.get("lb_type", "")) for _ in extra)]
             for j, text in enumerate(cells):
