@@ -41,13 +41,16 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(path: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+def save_checkpoint(path: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None,
                     scheduler: Any, epoch: int, best: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
-    """Store the state after ``epoch`` (0-based) finished."""
+    """Store the state after ``epoch`` (0-based) finished.
+
+    A finished stage passes ``optimizer=None``: only its selected weights are needed then.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
         "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "epoch": epoch,
         "best": best,
@@ -69,7 +72,7 @@ def load_checkpoint(path: Path, *, model: torch.nn.Module, optimizer: torch.opti
     except Exception as exc:  # a truncated or foreign file
         raise UserError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
     model.load_state_dict(state["model"])
-    if optimizer is not None:
+    if optimizer is not None and state.get("optimizer") is not None:
         optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None and state.get("scheduler") is not None:
         scheduler.load_state_dict(state["scheduler"])

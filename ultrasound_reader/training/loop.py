@@ -102,10 +102,10 @@ def run_stage(spec: StageSpec, rt: Runtime, ckpt: Path, *, select_on: str, check
         state = load_checkpoint(ckpt, model=model, optimizer=opt, scheduler=sched)
         best = state["best"]
         if state["extra"].get("done"):
-            model.load_state_dict(best["state"])
             if rt.is_main:
                 log.info("stage %s already finished; reusing its weights", spec.name)
-            return StageResult(spec.name, best["epoch"], best["auc"], best["history"], best["state"])
+            weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            return StageResult(spec.name, best["epoch"], best["auc"], best["history"], weights)
         start = state["epoch"] + 1
     bar = Progress(spec.name, spec.epochs, spec.n_batches, enabled=progress_enabled and rt.is_main,
                    start_epoch=start)
@@ -147,15 +147,16 @@ def run_stage(spec: StageSpec, rt: Runtime, ckpt: Path, *, select_on: str, check
         if stop_after is not None:
             stop_after[0] -= 1
         stopping = stop_after is not None and stop_after[0] <= 0 and not last
-        if rt.is_main and (last or stopping or (epoch + 1) % checkpoint_every == 0):
+        # The last epoch is followed by the finished-stage checkpoint below.
+        if rt.is_main and not last and (stopping or (epoch + 1) % checkpoint_every == 0):
             save_checkpoint(ckpt, model=model, optimizer=opt, scheduler=sched, epoch=epoch, best=best,
                             extra={"done": False})
         rt.barrier()
         if stopping:
             raise StopRequested(f"stopped after epoch {epoch + 1}/{spec.epochs} of stage {spec.name}")
     model.load_state_dict(best["state"])
-    if rt.is_main:
-        save_checkpoint(ckpt, model=model, optimizer=opt, scheduler=sched, epoch=spec.epochs - 1, best=best,
-                        extra={"done": True})
+    if rt.is_main:  # the selected weights are the model now; best["state"] need not be stored twice
+        save_checkpoint(ckpt, model=model, optimizer=None, scheduler=None, epoch=spec.epochs - 1,
+                        best=dict(best, state=None), extra={"done": True})
     rt.barrier()
     return StageResult(spec.name, best["epoch"], best["auc"], best["history"], best["state"])
