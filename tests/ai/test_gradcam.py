@@ -165,6 +165,9 @@ def test_overlay_places_maps_in_the_full_image() -> None:
     assert np.unravel_index(int(rgba[:, :, 3].argmax()), (100, 120)) == (45, 45)
     assert rgba[45, 45, 3] == round(0.8 * 255)
     assert tuple(rgba[45, 45, :3]) == (128, 0, 0) or rgba[45, 45, 0] > rgba[45, 45, 2]  # hot end of jet is red
+    # A map partly outside the image keeps its in-image part, in place.
+    edge = overlay_rgba([CamMap("e", "L", 0, 0, (-5, -5, 5, 5), np.eye(10, dtype=np.float32))], 20, 20)
+    assert edge[0, 0, 3] > 0 and edge[1, 0, 3] == 0 and edge[4, 4, 3] > 0 and edge[5, 5, 3] == 0
     out = blend(np.full((100, 120), 50, np.uint8), rgba)
     assert out.shape == (100, 120, 3) and (out[0, 0] == 50).all() and out[45, 45, 0] > 50
 

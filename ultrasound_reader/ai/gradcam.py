@@ -99,15 +99,15 @@ def overlay_rgba(cams: Sequence[object], height: int, width: int, *, cmap: str =
     heat = np.zeros((height, width), np.float32)
     covered = np.zeros((height, width), bool)
     for c in cams:
-        x0, y0, x1, y1 = c.bbox  # type: ignore[attr-defined]
+        x0, y0, x1, y1 = (int(v) for v in c.bbox)  # type: ignore[attr-defined]
         hm = c.heat  # type: ignore[attr-defined]
-        # Clip to this image (a map may come from a larger frame in a tiled view).
-        cx1, cy1 = min(x1, width), min(y1, height)
-        if cx1 <= x0 or cy1 <= y0:
+        # Clip to this image (analysis maps are inside already; a caller's may not be).
+        cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+        if cx1 <= cx0 or cy1 <= cy0:
             continue
-        sub = hm[: cy1 - y0, : cx1 - x0]
-        heat[y0:cy1, x0:cx1] = np.maximum(heat[y0:cy1, x0:cx1], sub)
-        covered[y0:cy1, x0:cx1] = True
+        sub = hm[cy0 - y0: cy1 - y0, cx0 - x0: cx1 - x0]
+        heat[cy0:cy1, cx0:cx1] = np.maximum(heat[cy0:cy1, cx0:cx1], sub)
+        covered[cy0:cy1, cx0:cx1] = True
     rgba = np.zeros((height, width, 4), np.uint8)
     rgba[:, :, :3] = colorize(heat, cmap)
     alpha = opacity * (heat if alpha_by_heat else np.ones_like(heat))
