@@ -170,6 +170,10 @@ def test_case_folder_opens_images_rois_list_and_strip(ui, qtbot, window, liver_c
     for k, roi in enumerate(lesions, start=1):
         assert rows[f"L{k}"][1:4] == ["lesion", str(roi.frame + 1), roi.shape]
         assert rows[f"L{k}"][4] == f"{mm(roi):.1f} mm"
+    tips = dict(zip([r[0] for r in ctl.panel.rows()], ctl.panel.tooltips()))
+    x0, y0, x1, y1 = lesions[0].bbox()
+    dx, dy = calibration.mm_per_pixel((x0 + x1) / 2, (y0 + y1) / 2)
+    assert f"area {lesions[0].area_px() * dx * dy:.0f} mm²" in tips["L1"]
     diameter = max(mm(r) for r in lesions)
     assert f"{diameter:.1f} mm" in ctl.panel.size_label.text()
     assert f"size band {size_band(diameter / 10)}" in ctl.panel.size_label.text()
@@ -237,6 +241,13 @@ def test_draw_each_shape_with_the_mouse(ui, qtbot, window, exam):
     assert near(roi.points, clicks + [(110, 210)])
 
     _goto(ui, qtbot, window, 3)
+    polygon = ctl.tools["roi_polygon"]
+    click(vp, m(30, 30))
+    click(vp, m(60, 35))
+    qtbot.keyClick(view, Qt.Key.Key_Backspace)  # takes back the last vertex (not "delete ROI")
+    assert len(polygon.vertices) == 1 and len(case.rois) == 3
+    qtbot.keyClick(view, Qt.Key.Key_Escape)  # abandons the polygon
+    assert polygon.vertices == [] and polygon.preview is None and len(case.rois) == 3
     for x, y in clicks:
         click(vp, m(x + 100, y - 90))
     qtbot.keyClick(view, Qt.Key.Key_Return)  # Enter closes the polygon
@@ -301,6 +312,18 @@ def test_move_resize_and_vertex_edit_undo_redo_exactly(ui, qtbot, window, exam):
     key(qtbot, window, Qt.Key.Key_Z, CTRL)
     assert doc.roi(poly.id).points == before and doc.roi(rect.id).points == resized
     assert case_rules.same_points(ctl.items[poly.id][0].points(), before, tol=1e-9)
+
+    # Double-clicking the selected outline inserts a vertex; a vertex's menu removes one.
+    double_click(vp, m(214, 65))  # just inside the first edge
+    inserted = doc.roi(poly.id).points
+    assert len(inserted) == 5 and near([inserted[1]], [(214, 65)]) and doc.undo_stack.undoText() == "Edit ROI vertices"
+    item = ctl.items[poly.id][0]
+    item.handles[3]["item"].removeClicked()
+    qtbot.waitUntil(lambda: len(doc.roi(poly.id).points) == 4, timeout=2000)
+    assert doc.roi(poly.id).points == inserted[:3] + inserted[4:]
+    key(qtbot, window, Qt.Key.Key_Z, CTRL)
+    key(qtbot, window, Qt.Key.Key_Z, CTRL)
+    assert doc.roi(poly.id).points == before
 
 
 def test_delete_undo_copy_to_frame_and_paste(ui, qtbot, window, exam):
@@ -450,3 +473,12 @@ def test_rois_changed_signal_and_roi_tools_shortcuts(ui, qtbot, window, exam):
     for name, sequence in expected.items():
         assert window.actions[name].shortcut().toString() == sequence, name
     assert [s.toString() for s in window.actions["redo"].shortcuts()] == ["Ctrl+Shift+Z", "Ctrl+Y"]
+
+
+def test_uncalibrated_image_gives_sizes_in_pixels(ui, qtbot, window, dicom_samples):
+    ctl = _open_new_case(ui, qtbot, window, dicom_samples / ui.RGB_STILL)
+    roi = ctl.add_roi("rectangle", [(10.0, 10.0), (50.0, 40.0)])
+    assert roi is not None
+    assert ctl.panel.rows()[0][4] == "50.0 px (uncalibrated)"
+    assert "area 1200 px²" in ctl.panel.tooltips()[0]
+    assert "uncalibrated" in ctl.panel.size_label.text() and "mm" not in ctl.panel.size_label.text()

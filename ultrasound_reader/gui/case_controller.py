@@ -97,6 +97,7 @@ class CaseController(QObject):
         self._pending_jump: tuple[int, str | None] | None = None
         self._guessed_roles: set[int] = set()
         self._syncing = False
+        self._draw_frame: int | None = None
         # Dialogs, replaceable (tests answer them directly).
         self.ask_unsaved: Callable[[str], str] = self._ask_unsaved_dialog
         self.ask_save_path: Callable[[str], str | None] = self._ask_save_path_dialog
@@ -338,6 +339,8 @@ class CaseController(QObject):
 
     def _on_cine_changed(self, cine: object) -> None:
         w = self.w
+        for tool in self.tools.values():
+            tool.cancel()  # a half-drawn outline belongs to the image that has gone
         if cine is None or w.current_path is None:
             self.image_index = None
             self._refresh()
@@ -384,6 +387,9 @@ class CaseController(QObject):
         return self.w.image_view.frame_index
 
     def _on_frame_changed(self, index: int) -> None:
+        polygon = self.tools["roi_polygon"]
+        if isinstance(polygon, PolygonTool) and polygon.drawing and index != self._draw_frame:
+            polygon.cancel()  # its vertices were placed on another frame
         for item, label in self.items.values():
             visible = item.frame == index
             item.setVisible(visible)
@@ -403,6 +409,7 @@ class CaseController(QObject):
     def _on_draw_start(self) -> None:
         if self.w.player.playing:
             self.w.player.pause()
+        self._draw_frame = self.frame_on_screen
         self.select(None)
 
     def _on_drawn(self, shape: str, points: list[tuple[float, float]]) -> None:

@@ -28,7 +28,7 @@ from ultrasound_reader.gui.image_view import Z_ROI
 KIND_COLOURS = {"lesion": "#ff6f61", "background": "#3fd0b0", "mass": "#c792ea"}
 PEN_WIDTH = 2
 SELECTED_WIDTH = 3
-HANDLE_SPACING = 10.0  # screen px between the vertex handles shown on a dense outline
+HANDLE_SPACING = 14.0  # screen px between the vertex handles of a dense outline
 
 Points = list[tuple[float, float]]
 
@@ -138,6 +138,7 @@ class PolyRoiItem(RoiItemBase):
     def __init__(self, roi: Roi) -> None:
         self._local: list[Point] = [Point(x, y) for x, y in roi.points]
         self._path: QPainterPath | None = None
+        self._handle_vertex: list[int] = []  # vertex index of each handle
         super().__init__(roi, pos=(0, 0), size=(1, 1))
         self.handleSize = 4
 
@@ -184,54 +185,63 @@ class PolyRoiItem(RoiItemBase):
     def setSelected(self, s: bool) -> None:
         if not s and self.handles:
             self._remove_handles()
-        super().setSelected(s)  # pyqtgraph shows every handle: thin them again below
+        super().setSelected(s)
         if s and not self.handles:
             self._add_handles()
-        elif s:
-            self._thin_handles()
+
+    def _spaced_vertices(self) -> list[int]:
+        """Vertices at least HANDLE_SPACING screen px apart (all of them when zoomed in enough).
+
+        A traced outline has a vertex every pixel or two: a handle on each would hide
+        the outline itself, and cost a graphics item each. The others stay in the
+        outline; zooming in gives them handles.
+        """
+        out: list[int] = []
+        last = None
+        for i, p in enumerate(self._local):
+            d = self.mapToDevice(QPointF(p.x(), p.y()))
+            if d is None:  # not on screen yet
+                return list(range(len(self._local)))
+            if last is None or math.hypot(d.x() - last.x(), d.y() - last.y()) >= HANDLE_SPACING:
+                out.append(i)
+                last = d
+        return out
 
     def _add_handles(self) -> None:
-        for p in self._local:
-            h = self.addFreeHandle(p)
-            h.setDeletable(True)
-            h.sigRemoveRequested.connect(self._on_remove_requested)
-        self._thin_handles()
+        self._handle_vertex = self._spaced_vertices()
+        # Each added handle would report a finished region change: quiet, this is no edit.
+        self.blockSignals(True)
+        try:
+            for i in self._handle_vertex:
+                h = self.addFreeHandle(self._local[i])
+                h.setDeletable(True)
+                h.sigRemoveRequested.connect(self._on_remove_requested)
+        finally:
+            self.blockSignals(False)
 
-    def _thin_handles(self) -> None:
-        """Show only handles at least HANDLE_SPACING screen px apart; zooming in shows the rest.
-
-        A traced outline has a vertex every pixel or two: all its handles at once would
-        hide the outline itself. Hidden vertices stay in the outline.
-        """
-        last = None
-        for h in self.handles:
-            item = h["item"]
-            d = self.mapToDevice(item.pos())
-            if d is None:  # not on screen yet
-                item.show()
-                continue
-            if last is None or math.hypot(d.x() - last.x(), d.y() - last.y()) >= HANDLE_SPACING:
-                item.show()
-                last = d
-            else:
-                item.hide()
+    def _remove_handles(self) -> None:
+        self.blockSignals(True)
+        try:
+            while self.handles:
+                h = self.handles[-1]["item"]
+                h.sigRemoveRequested.disconnect(self._on_remove_requested)
+                self.removeHandle(h)
+        finally:
+            self.blockSignals(False)
+        self._handle_vertex = []
 
     def viewTransformChanged(self) -> None:
         super().viewTransformChanged()
         self.prepareGeometryChange()  # the pen margin is in screen pixels
-        if self.selected and self.handles:
-            self._thin_handles()
-
-    def _remove_handles(self) -> None:
-        while self.handles:
-            h = self.handles[-1]["item"]
-            h.sigRemoveRequested.disconnect(self._on_remove_requested)
-            self.removeHandle(h)
+        if self.selected and self.handles and not any(h["item"].isMoving for h in self.handles):
+            if self._spaced_vertices() != self._handle_vertex:
+                self._remove_handles()
+                self._add_handles()
 
     def movePoint(self, handle, pos, modifiers=None, finish=True, coords="parent") -> None:  # noqa: ANN001
         super().movePoint(handle, pos, modifiers, finish=finish, coords=coords)
         i = self.indexOfHandle(handle)
-        self._local[i] = Point(self.handles[i]["pos"])
+        self._local[self._handle_vertex[i]] = Point(self.handles[i]["pos"])
         self._changed()
 
     def checkRemoveHandle(self, handle) -> bool:  # noqa: ANN001
@@ -240,7 +250,7 @@ class PolyRoiItem(RoiItemBase):
     def _on_remove_requested(self, handle) -> None:  # noqa: ANN001
         if len(self._local) <= 3:
             return
-        i = self.indexOfHandle(handle)
+        i = self._handle_vertex[self.indexOfHandle(handle)]
         # Leave the handle's menu before the handle goes away.
         QTimer.singleShot(0, lambda: self._remove_vertex(i))
 

@@ -37,7 +37,7 @@ from ultrasound_reader import case_rules
 from ultrasound_reader.gui import theme
 from ultrasound_reader.gui.roi_items import kind_colour
 
-COLUMNS = ("ROI", "Kind", "Frame", "Shape", "Max Ø", "Area")
+COLUMNS = ("ROI", "Kind", "Frame", "Shape", "Max Ø")
 ID_ROLE = Qt.ItemDataRole.UserRole
 SHORT_KIND = {"lesion": "lesion", "background": "background", "mass": "mass"}
 
@@ -105,6 +105,7 @@ class RoiPanel(QDockWidget):
         self.table.setShowGrid(False)
         self.table.setWordWrap(False)
         self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # columns fit a narrow dock
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
@@ -160,15 +161,17 @@ class RoiPanel(QDockWidget):
         self._updating = True
         self.table.setRowCount(len(rows))
         for r, row in enumerate(rows):
-            cells = (row.label, SHORT_KIND[row.kind], row.frame, row.shape, row.diameter, row.area)
+            cells = (row.label, SHORT_KIND[row.kind], row.frame, row.shape, row.diameter)
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(ID_ROLE, row.roi_id)
                 if c == 0:
                     item.setForeground(kind_colour(row.kind))
-                if c >= 4 and not row.calibrated:
-                    item.setForeground(QColor(theme.TEXT_DIM))
-                    item.setToolTip("This image is not calibrated here: sizes are in pixels")
+                if c == 4:
+                    item.setToolTip(f"Maximal diameter {row.diameter}; area {row.area}"
+                                    + ("" if row.calibrated else "\nThis image is not calibrated here: sizes in pixels"))
+                    if not row.calibrated:
+                        item.setForeground(QColor(theme.TEXT_DIM))
                 self.table.setItem(r, c, item)
         self._updating = False
         self.select(selected)
@@ -186,6 +189,9 @@ class RoiPanel(QDockWidget):
         """The table's text, row by row (tests read it)."""
         return [[self.table.item(r, c).text() for c in range(self.table.columnCount())]
                 for r in range(self.table.rowCount())]
+
+    def tooltips(self, column: int = 4) -> list[str]:
+        return [self.table.item(r, column).toolTip() for r in range(self.table.rowCount())]
 
     def row_ids(self) -> list[str]:
         return [self.table.item(r, 0).data(ID_ROLE) for r in range(self.table.rowCount())]

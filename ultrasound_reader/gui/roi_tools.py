@@ -260,6 +260,13 @@ class PolygonTool(RoiTool):
             return
         pts = list(self.vertices) + ([self._cursor] if self._cursor is not None else [])
         self._show_preview(pts, False)
+        assert self.preview is not None and self.view is not None
+        # Small rings on the vertices placed so far (3 screen px, whatever the zoom).
+        r = 3.0 * self.view.devicePixelRatioF() / max(self.view.zoom_factor(), 1e-6)
+        path = self.preview.path()
+        for p in self.vertices:
+            path.addEllipse(p, r, r)
+        self.preview.setPath(path)
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
         if not self.vertices or event.type() not in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress):
