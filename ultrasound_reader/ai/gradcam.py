@@ -13,10 +13,12 @@ version (hooks, full backward) that tests and the benchmark baseline compare wit
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import Tensor, nn
+
+if TYPE_CHECKING:  # torch is imported where used: the GUI uses the overlays without torch
+    from torch import Tensor, nn
 
 _COLORMAPS = {"jet": "COLORMAP_JET", "turbo": "COLORMAP_TURBO", "inferno": "COLORMAP_INFERNO",
               "viridis": "COLORMAP_VIRIDIS", "hot": "COLORMAP_HOT", "magma": "COLORMAP_MAGMA"}
@@ -29,6 +31,8 @@ def head_gradients(head: Callable[..., Tensor], pooled: Sequence[Tensor]) -> tup
     dropout is off), so the gradient of the summed outputs gives every row's own
     gradient in one backward pass through the head alone.
     """
+    import torch
+
     leaves = [p.detach().requires_grad_(True) for p in pooled]
     with torch.enable_grad():
         out = head(*leaves)
@@ -38,6 +42,8 @@ def head_gradients(head: Callable[..., Tensor], pooled: Sequence[Tensor]) -> tup
 
 def cam_from_pooled_grad(fmap: Tensor, pooled_grad: Tensor, method: str = "gradcam") -> Tensor:
     """Grad-CAM maps (B, h, w), unnormalised, from the feature map and d output / d GAP(fmap)."""
+    import torch
+
     h, w = fmap.shape[-2:]
     g = pooled_grad / (h * w)  # = dy/dA_kij at every position ij
     if method == "gradcam":
@@ -59,6 +65,8 @@ def autograd_cam(trunk: nn.Module, head: Callable[[Tensor], Tensor], x: Tensor) 
 
     ``head`` maps the feature map (B, C, h, w) to outputs (B,). Returns (outputs, maps).
     """
+    import torch
+
     with torch.enable_grad():
         x = x.detach().requires_grad_(True)  # gradients flow through the whole trunk
         fmap = trunk(x)
