@@ -64,7 +64,7 @@ def _sigmoid(t: torch.Tensor) -> list[float]:
 
 def run_fll(ctx: RunContext) -> AnalysisResult:
     case, b = ctx.case, ctx.bundle
-    m, spec, arch = b.manifest, b.manifest["input"], b.manifest["architecture"]
+    spec, arch = b.manifest["input"], b.manifest["architecture"]
     lesions, backgrounds = case.rois_of("lesion"), case.rois_of("background")
     _check_counts(ctx, lesions, backgrounds)
 

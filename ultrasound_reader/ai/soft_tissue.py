@@ -57,7 +57,7 @@ def _combine(how: str, logits: torch.Tensor, roles: list[str]) -> float:
 
 def run_soft_tissue(ctx: RunContext) -> AnalysisResult:
     case, b = ctx.case, ctx.bundle
-    m, spec, arch = b.manifest, b.manifest["input"], b.manifest["architecture"]
+    spec, arch = b.manifest["input"], b.manifest["architecture"]
     by_role = _rois_by_role(ctx)
     rois = [r for lst in by_role.values() for r in lst]
     roles = [case.images[r.image].role for r in rois]
