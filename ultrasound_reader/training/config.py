@@ -102,6 +102,7 @@ class TrainConfig:
     batch_size: int = 16  # soft tissue: images per batch
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
     lr: float = 1e-3
+    lb_lr: float | None = None  # liver Model^LB stage (its lesion branch starts trained); default lr
     weight_decay: float = 1e-4
     lr_schedule: Literal["constant", "cosine"] = "cosine"
     triplet_margin: float = 0.3
@@ -343,6 +344,8 @@ def _check(cfg: RunConfig, where: str) -> None:
         fail("train.batch_size", "must be >= 2", t.batch_size)
     if not 0.0 < t.lr < 10.0:
         fail("train.lr", "must be a positive learning rate below 10", t.lr)
+    if t.lb_lr is not None and not 0.0 < t.lb_lr < 10.0:
+        fail("train.lb_lr", "must be a positive learning rate below 10", t.lb_lr)
     for key in ("weight_decay", "triplet_margin", "triplet_weight", "lb_weight"):
         if getattr(t, key) < 0:
             fail(f"train.{key}", "must be >= 0", getattr(t, key))

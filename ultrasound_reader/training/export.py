@@ -96,10 +96,12 @@ def model_card(manifest: dict[str, Any], metrics: dict[str, Any], cfg: RunConfig
         head += [f"**{PHANTOM_WARNING}**", ""]
     else:
         head += ["**Research software. Not for clinical use.**", ""]
-    head += ["## Held-out performance (measured by the training run)", "",
-             "Cut-offs were chosen by the Youden index on the training cohort and applied unchanged to the "
-             "validation cohorts. Figures below were written by `ultrasound-reader train` from its own "
-             "predictions; none were typed.", ""]
+    head += ["## Performance (measured by the training run)", "",
+             "The internal and external cohorts were held out of training (the external one is a whole "
+             "centre). Cut-offs were chosen by the Youden index on the training cohort and applied unchanged "
+             "to the validation cohorts; 95 % CIs are DeLong (AUC) and Clopper-Pearson (proportions). The "
+             "figures below were written by `ultrasound-reader train` from its own predictions; none were "
+             "typed.", ""]
     head += metrics_table(metrics)
     extra = metrics.get("subtype_accuracy")
     if extra:

@@ -285,7 +285,9 @@ def train_stage(name: str, cfg: RunConfig, rt: Runtime, spec: dict[str, Any], ge
         name=name, model=net, train_module=LTrain(net) if name == "L" else LBTrain(net),
         loss=loss_l(cfg) if name == "L" else loss_lb(cfg), loader=_Flat(loader), n_batches=len(sampler),
         validate=validate, epochs=cfg.train.epochs if name == "L" else cfg.train.lb_epochs,
-        optimizer=cfg.train.optimizer, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
+        optimizer=cfg.train.optimizer,
+        lr=cfg.train.lr if name == "L" or cfg.train.lb_lr is None else cfg.train.lb_lr,
+        weight_decay=cfg.train.weight_decay,
         schedule=cfg.train.lr_schedule, set_epoch=set_epoch)
     return run_stage(stage, rt, ckpt, select_on=cfg.train.select_on, checkpoint_every=cfg.train.checkpoint_every,
                      resume=resume, progress_enabled=progress, stop_after=stop_after)
