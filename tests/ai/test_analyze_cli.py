@@ -49,4 +49,4 @@ def test_bad_case_exits_1_with_one_line(fll_bundle_dir: Path, soft_bundle_dir: P
     case = fll_case()
     out = analyze(str(case.root), "--bundle", str(soft_bundle_dir))
     assert out.returncode == 1 and out.stderr.count("\n") == 1
-    assert "is a liver-fll case; bundle" in out.stderr and "Traceback" not in out.stderr
+    assert "bundle is for task 'soft-tissue', not 'liver-fll'" in out.stderr and "Traceback" not in out.stderr

@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--threads: must be >= 1, got {args.threads}")
     case = Case.load(args.case)
     bundle_dir = Path(args.bundle) if args.bundle else default_bundle(case.task)
-    bundle = load_bundle(bundle_dir)
+    bundle = load_bundle(bundle_dir, task=case.task)  # a bundle of another task fails before any weight is read
     result = Analyzer(bundle, threads=args.threads, cam=not args.no_cam, cam_method=args.cam_method).run(case)
     d = result.to_dict()
     if args.cam_dir and result.cams:
