@@ -29,15 +29,25 @@ def application(argv: list[str] | None = None) -> QApplication:
     return app  # type: ignore[return-value]
 
 
-def demo_paths() -> list[Path]:
-    """What opens when the app starts with no arguments: the bundled demo cases.
+DEMO_CASE = Path("demo") / "liver" / "liver-s136-0000"
 
-    The first folder under resources/ that holds images (a demo case), else
+
+def demo_paths() -> list[Path]:
+    """What opens when the app starts with no arguments: the bundled demo.
+
+    The demo liver case (resources/demo/liver/liver-s136-0000: its ROIs and factors
+    drawn, so the analysis can run at once), else the first case folder (with a
+    case.json) under resources/, else the first folder that holds images, else
     resources/ itself if it holds images directly; empty when nothing is bundled.
     """
     root = resources_dir()
     if not root.is_dir():
         return []
+    if (root / DEMO_CASE / "case.json").is_file():
+        return [root / DEMO_CASE]
+    cases = sorted(p.parent for p in root.rglob("case.json"))
+    if cases:
+        return [cases[0]]
 
     def has_images(folder: Path) -> bool:
         return any(p.is_file() and (p.suffix.lower() in _IMAGE_SUFFIXES or p.name == "DICOMDIR")

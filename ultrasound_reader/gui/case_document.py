@@ -35,6 +35,9 @@ class CaseDocument(QObject):
         self.undo_stack = QUndoStack(self)
         self._extra_dirty = False
         self._was_dirty = False
+        # Counts set_case calls: another case (or the same file reopened) is another generation,
+        # which a late analysis result compares against (saving keeps the generation).
+        self.generation = 0
         self.undo_stack.cleanChanged.connect(self._on_clean_changed)  # a method: disconnected when we go
 
     def _on_clean_changed(self, _clean: bool) -> None:
@@ -55,6 +58,7 @@ class CaseDocument(QObject):
         """Replace the document's case (opening, a new case, closing); the undo history starts afresh."""
         self.undo_stack.clear()
         self.undo_stack.setClean()
+        self.generation += 1
         self.case = case
         self.path = Path(path) if path is not None else None
         self._extra_dirty = False
@@ -69,10 +73,15 @@ class CaseDocument(QObject):
         self._emit_dirty()
         self.caseChanged.emit(self.case)
 
-    def set_factors(self, factors: ClinicalFactors) -> None:
+    def set_factors(self, factors: ClinicalFactors, edit: bool = True) -> None:
+        """The case's clinical factors; ``edit=False`` for values derived from the images (DICOM
+        sex and age), which do not count as the reader's unsaved change."""
         if self.case is not None and factors != self.case.factors:
             self.case.factors = factors
-            self.mark_changed()
+            if edit:
+                self.mark_changed()
+            else:
+                self.caseChanged.emit(self.case)
 
     def save(self, path: str | Path) -> Path:
         """Write case.json at ``path`` (a folder or a .json file), image paths relative to it."""

@@ -1,7 +1,8 @@
 """``ultrasound-reader [gui] [FILE|FOLDER ...]``: open the workstation.
 
-With no paths it opens the bundled demo (resources/); with none bundled, an empty
-window that says how to open a file. A path that does not exist is a user error
+With no paths it opens the bundled demo case (resources/demo/liver/...) and, when
+the demo model bundle is there too, analyses it with the Grad-CAM overlay on; with
+nothing bundled, an empty window that says how to open a file. A path that does not exist is a user error
 (exit 1, one line) before any window appears; a file that exists but cannot be
 read opens the window with the reason in a dialog and the status bar.
 """
@@ -44,6 +45,10 @@ def run(args: argparse.Namespace) -> int:
         paths = demo_paths()
         if not paths:
             window.statusBar().showMessage("No bundled demo found: open a DICOM file or folder (Ctrl+O)")
+        else:
+            # The newcomer sees the whole workflow: the demo case analysed (when its demo
+            # bundle is there) with the Grad-CAM overlay on.
+            window.reading.show_demo()
     if paths:
         window.open_paths(paths)
     if args.screenshot:
@@ -60,7 +65,8 @@ def _screenshot(app: object, window: object, out: Path) -> int:
     deadline = time.monotonic() + float(os.environ.get("ULTRASOUND_READER_SCREENSHOT_TIMEOUT", "30"))
     while time.monotonic() < deadline:
         QApplication.processEvents()
-        if not window.runner.busy and not window.frame_runner.busy:  # type: ignore[attr-defined]
+        if (not window.runner.busy and not window.frame_runner.busy  # type: ignore[attr-defined]
+                and not window.reading.busy):  # type: ignore[attr-defined]
             break
         time.sleep(0.01)
     for _ in range(20):  # let layout and painting settle

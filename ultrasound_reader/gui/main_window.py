@@ -9,8 +9,9 @@ features plug in without rewriting it:
 * mouse tools (ROI shapes) join the exclusive tool group with :meth:`MainWindow.add_tool`;
 * overlays (Grad-CAM heatmaps, ROIs) are items added to ``image_view`` with
   :meth:`~.image_view.ImageView.add_layer`, in image pixel coordinates;
-* long work (analysis) goes through ``self.runner`` on its own channel, whose
-  request ids keep a late result off a case the user has since left;
+* long work goes through ``self.runner`` on its own channel, whose request ids
+  keep a late result off a case the user has since left (the analysis has its
+  own runner, see reading.py / analysis.py);
 * ``cineChanged`` and ``frameChanged`` tell panels what is on screen.
 """
 
@@ -33,6 +34,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QProgressBar,
+    QSplitter,
     QToolBar,
     QToolButton,
     QVBoxLayout,
@@ -49,6 +51,7 @@ from ultrasound_reader.gui.image_view import ImageView
 from ultrasound_reader.gui.measure import readout
 from ultrasound_reader.gui.player import Player, playback_fps
 from ultrasound_reader.gui.playback import PlaybackStats
+from ultrasound_reader.gui.reading import ReadingController
 from ultrasound_reader.gui.scan import ScanResult, scan_paths
 from ultrasound_reader.gui.series_browser import BrowserImage, SeriesBrowser
 from ultrasound_reader.gui.settings import Preferences, default_settings
@@ -136,7 +139,12 @@ class MainWindow(QMainWindow):
         layout = QVBoxLayout(central)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
-        layout.addWidget(self.image_view, 1)
+        # The image, and beside it (only when asked) the Grad-CAM side-by-side view.
+        self.view_splitter = QSplitter(Qt.Orientation.Horizontal, central)
+        self.view_splitter.setObjectName("viewSplitter")
+        self.view_splitter.setChildrenCollapsible(False)
+        self.view_splitter.addWidget(self.image_view)
+        layout.addWidget(self.view_splitter, 1)
         layout.addWidget(self.controls)
         self.setCentralWidget(central)
 
@@ -161,6 +169,8 @@ class MainWindow(QMainWindow):
         self.set_tool("navigate")
         # The case document, ROI tools, ROI dock and frame strip (case_controller.py).
         self.case_ctl = CaseController(self)
+        # Model bundle, clinical factors, analysis, results, nomogram, curves, Grad-CAM (reading.py).
+        self.reading = ReadingController(self)
 
         self._wire()
         self._restore_preferences()
@@ -704,6 +714,7 @@ class MainWindow(QMainWindow):
         self.player.pause()
         self.runner.cancel("open")
         self.runner.cancel("thumbnails")
+        self.reading.shutdown()
         self.prefs.save_window_state(self.saveGeometry(), self.saveState())
         self.prefs.sync()
         self.runner.wait(5000)

@@ -125,6 +125,7 @@ class ResultsPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("resultsPanel")
         self.result: AnalysisResult | None = None
+        self.roi_labels: dict[str, str] = {}
         self.manifest: Mapping[str, Any] | None = None
         self.state = "empty"  # empty | result | running | cancelled | error
         self.stale = False
@@ -241,17 +242,19 @@ class ResultsPanel(QWidget):
         self.progress.setVisible(True)
         self._dim(True)
 
-    def set_cancelled(self) -> None:
+    def set_cancelled(self, reason: str = "Analysis cancelled") -> None:
+        """No new result; ``reason`` says why (the user cancelled, the ROIs changed meanwhile...)."""
         self.state = "cancelled"
         self.progress.setVisible(False)
-        self._status("Analysis cancelled — no new result" + (" (the one below is older)" if self.result else ""),
+        self._status(f"{reason} — no new result" + (" (the one below is older)" if self.result else ""),
                      theme.TEXT_DIM)
         self._dim(self.stale)
 
-    def set_error(self, message: str) -> None:
+    def set_error(self, message: str, title: str = "Analysis failed") -> None:
+        """An analysis that could not run or failed; ``title`` words it ("Cannot analyse" for bad input)."""
         self.state = "error"
         self.progress.setVisible(False)
-        self._status(f"Analysis failed: {message}", theme.ERROR)
+        self._status(f"{title}: {message}", theme.ERROR)
         self._dim(self.stale)
 
     def _dim(self, dim: bool) -> None:
@@ -264,13 +267,13 @@ class ResultsPanel(QWidget):
         elif not dim and self.body.graphicsEffect() is not None:
             self.body.setGraphicsEffect(None)
 
-    def set_stale(self, stale: bool = True) -> None:
+    def set_stale(self, stale: bool = True, reason: str = STALE_TEXT) -> None:
         """Grey the shown result out (the ROIs or factors it was computed from have changed)."""
         self.stale = bool(stale) and self.result is not None
         if self.state in ("running",):
             return
         if self.stale:
-            self._status(STALE_TEXT, theme.ACCENT)
+            self._status(reason, theme.ACCENT)
         elif self.state == "result":
             self._status("", None)
         self._dim(self.stale)
@@ -285,9 +288,15 @@ class ResultsPanel(QWidget):
             self.progress.setVisible(self.state == "running")
 
     # -- showing a result -----------------------------------------------------------------
-    def set_result(self, result: AnalysisResult, manifest: Mapping[str, Any] | None = None) -> None:
-        """Show ``result``; ``manifest`` (the bundle's) words the not-for-clinical-use banner."""
+    def set_result(self, result: AnalysisResult, manifest: Mapping[str, Any] | None = None,
+                   roi_labels: Mapping[str, str] | None = None) -> None:
+        """Show ``result``; ``manifest`` (the bundle's) words the not-for-clinical-use banner.
+
+        ``roi_labels`` names the ROIs as the ROI list does (L1, B1, M1...); without it
+        the table shows the start of each ROI id.
+        """
         self.result = result
+        self.roi_labels = dict(roi_labels or {})
         self.manifest = manifest
         self.state = "result"
         self.stale = False
@@ -414,14 +423,17 @@ class ResultsPanel(QWidget):
                 if any(k in row for row in r.per_image)]
         extra = ["lb_type"] if any("lb_type" in row for row in r.per_image) else []
         role = ["role"] if any("role" in row for row in r.per_image) else []
+        # Image and frame numbered from 1, as the ROI list and the frame counter show them.
         headers = ["ROI", "kind", *role, "img·fr", *keys, *(["LB type"] if extra else [])]
         self.table.clear()
         self.table.setColumnCount(len(headers))
         self.table.setHorizontalHeaderLabels(headers)
         self.table.setRowCount(len(r.per_image))
         for i, row in enumerate(r.per_image):
-            cells = [str(row.get("roi_id", ""))[:6], str(row.get("kind", "")),
-                     *(str(row.get("role", "")) for _ in role), f"{row.get('image', 0)}·{row.get('frame', 0)}",
+            rid = str(row.get("roi_id", ""))
+            cells = [self.roi_labels.get(rid, rid[:6]), str(row.get("kind", "")),
+                     *(str(row.get("role", "")) for _ in role),
+                     f"{int(row.get('image', 0)) + 1}·{int(row.get('frame', 0)) + 1}",
                      *(fmt_prob(row[k]) if k in row else "" for k in keys),
                      *(str(row.get("lb_type", "")) for _ in extra)]
             for j, text in enumerate(cells):

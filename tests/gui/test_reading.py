@@ -1,0 +1,473 @@
+"""The reading workflow in the main window, end to end (pytest-qt, offscreen).
+
+Real parts: the demo phantom cases (copied, their ROIs and factors removed where the
+test draws and fills them), real random-weight model bundles (small, made once per
+session) found through ULTRASOUND_READER_MODELS exactly as the demo bundles are, and
+the real Analyzer in the window's worker thread. Where a test must catch an analysis
+at a given moment (cancel mid-run, switch case before the result comes), it wraps
+the real worker function with a gate; the analysis itself still runs for real.
+
+Set ``UR_WORKFLOW_SHOTS=/some/folder`` to keep screenshots of the states.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QSettings, Qt
+
+from ultrasound_reader.case import Case, ClinicalFactors
+
+pytestmark = pytest.mark.gui
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO = REPO / "resources" / "demo"
+LEFT = Qt.MouseButton.LeftButton
+CTRL = Qt.KeyboardModifier.ControlModifier
+CTRL_SHIFT = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+# The lesion and a liver-background patch of demo case liver-s136-0000 (image pixels).
+LESION_BOX = ((255, 206), (338, 278))
+BACKGROUND_BOX = ((362, 137), (397, 172))
+LESION_FRAMES = (2, 7, 12, 17)
+
+
+# ----------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models folder with a small random bundle per task, named like the demo bundles."""
+    import torch
+
+    from ultrasound_reader.ai import make_random_bundle
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("models")
+    make_random_bundle(root / "liver-fll-demo", "liver-fll", small=True, seed=11)
+    # A DLM-1 cut-off above the random model's output, so the cascade goes on to the subtypes.
+    make_random_bundle(root / "soft-tissue-demo", "soft-tissue", small=True, seed=12,
+                       manifest_overrides={"thresholds": {"DLM-1": {"value": 0.9, "method": "fixed"}}})
+    return root
+
+
+def _copy_case(src: Path, dest: Path, strip: bool) -> Path:
+    out = dest / src.name
+    shutil.copytree(src, out)
+    if strip:  # the reader draws and fills these in the test
+        data = json.loads((out / "case.json").read_text())
+        data["rois"], data["factors"] = [], {}
+        (out / "case.json").write_text(json.dumps(data))
+    return out
+
+
+@pytest.fixture
+def reading_window(make_window, tiny_models: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # noqa: ANN001, ANN201
+    monkeypatch.setenv("ULTRASOUND_READER_MODELS", str(tiny_models))
+    window = make_window(tmp_path / "reading-settings.ini")
+    window.resize(1600, 1000)
+    window.reading.analysis.threads = 1
+    return window
+
+
+def _open_case(qtbot, window, path: Path, task: str = "liver-fll") -> None:  # noqa: ANN001
+    window.open_paths([path])
+    r = window.reading
+    qtbot.waitUntil(lambda: window.case_ctl.doc.case is not None and window.case_ctl.image_index is not None
+                    and window.cine is not None and not window.runner.busy
+                    and window.image_view.frame_index is not None, timeout=20000)
+    qtbot.waitUntil(lambda: r.bundle is not None and r.bundle.task == task and not r.busy, timeout=60000)
+
+
+def _goto(qtbot, window, frame: int) -> None:  # noqa: ANN001
+    window.show_frame(frame)
+    qtbot.waitUntil(lambda: window.image_view.frame_index == frame, timeout=5000)
+
+
+def _draw(ui, qtbot, window, tool_key: Qt.Key, box) -> None:  # noqa: ANN001
+    qtbot.keyClick(window, tool_key)
+    view = window.image_view
+    (x0, y0), (x1, y1) = box
+    ui.mouse_drag(view.viewport(), view.map_to_widget(x0, y0), view.map_to_widget(x1, y1), LEFT)
+
+
+def _analyse_and_wait(qtbot, window, timeout: int = 30000):  # noqa: ANN001, ANN202
+    r = window.reading
+    with qtbot.waitSignal(r.analysis.stallMeasured, timeout=timeout) as sig:
+        qtbot.keyClick(window, Qt.Key.Key_Return, CTRL)
+    return sig.args[0]
+
+
+def _shot(window, name: str) -> None:  # noqa: ANN001
+    folder = os.environ.get("UR_WORKFLOW_SHOTS")
+    if folder:
+        window.grab().save(str(Path(folder) / name))
+
+
+def _independent(window, case: Case):  # noqa: ANN001, ANN202
+    """The same analysis run directly through the AI layer (what the window must show)."""
+    from ultrasound_reader.ai import Analyzer
+
+    copy = Case.from_dict(case.to_dict(), root=case.root)
+    return Analyzer(window.reading.bundle, cam=False).run(copy)
+
+
+# ----------------------------------------------------------------------------- start-up
+def test_starting_the_main_window_does_not_import_torch(tmp_path: Path) -> None:
+    code = (
+        "import sys, time\n"
+        "from PySide6.QtCore import QSettings\n"
+        "from ultrasound_reader.gui.app import application\n"
+        "from ultrasound_reader.gui.main_window import MainWindow\n"
+        "app = application()\n"
+        f"w = MainWindow(QSettings({str(tmp_path / 's.ini')!r}, QSettings.Format.IniFormat))\n"
+        "w.show()\n"
+        "end = time.time() + 1.0\n"
+        "while time.time() < end:\n"
+        "    app.processEvents(); time.sleep(0.01)\n"
+        "print('torch' in sys.modules, 'ultrasound_reader.ai.analyzer' in sys.modules, 'pandas' in sys.modules)\n"
+        "w.close()\n")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path),
+               ULTRASOUND_READER_MODELS=str(tmp_path / "no-models"))
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert p.returncode == 0, p.stderr
+    # Neither torch nor the AI pipelines nor the statistics stack (the nomogram's) at start-up.
+    assert p.stdout.split() == ["False", "False", "False"]
+
+
+def test_demo_start_opens_the_liver_case_and_analyses_it(qtbot, reading_window) -> None:  # noqa: ANN001
+    from ultrasound_reader.gui.app import demo_paths
+
+    window = reading_window
+    paths = demo_paths()
+    assert paths == [DEMO / "liver" / "liver-s136-0000"]
+    r = window.reading
+    with qtbot.waitSignal(r.analysis.stallMeasured, timeout=60000):
+        r.show_demo()
+        window.open_paths(paths)
+    assert r.bundle.name == "random-liver-fll-small" and window.case_ctl.doc.case.case_id == "liver-s136-0000"
+    assert r.results.state == "result" and set(r.run.result.probabilities) == {"L", "LB", "LBC"}
+    assert r.cam.settings().enabled and r.layer.isVisible()  # the frame on screen carries a lesion ROI
+
+
+# ----------------------------------------------------------------------------- the liver workflow
+def test_liver_workflow_draw_fill_analyse_nomogram_undo(ui, qtbot, reading_window, tmp_path: Path) -> None:  # noqa: ANN001
+    window = reading_window
+    case_dir = _copy_case(DEMO / "liver" / "liver-s136-0000", tmp_path, strip=True)
+    _open_case(qtbot, window, case_dir)
+    r, ctl = window.reading, window.case_ctl
+    form, doc = r.form, ctl.doc
+    assert r.model_label.text() == "Model: random-liver-fll-small 0.0.0"
+    # The LBC fusion's factors are marked; sex and age came from the DICOM header (M, 053Y).
+    assert set(form.required) >= {"halo", "tumour_history", "hepatitis", "age", "sex", "vascularity"}
+    assert doc.case.factors.sex == "M" and doc.case.factors.age == 53
+    assert "Prefilled from DICOM" in form.prefill_note.text()
+
+    # Missing ROIs: a clear message, no result.
+    r.analyse()
+    qtbot.waitUntil(lambda: r.results.state == "error", timeout=20000)
+    assert "Cannot analyse" in r.results.status.text() and "no lesion ROI" in r.results.status.text()
+    assert r.run is None and r.results.result is None
+
+    # Draw 4 lesion ellipses and a background rectangle with the mouse.
+    for frame in LESION_FRAMES:
+        _goto(qtbot, window, frame)
+        _draw(ui, qtbot, window, Qt.Key.Key_E, LESION_BOX)
+    ctl.panel.kind.setCurrentIndex(ctl.panel.kind.findData("background"))
+    ctl.panel.kind.activated.emit(ctl.panel.kind.currentIndex())
+    _goto(qtbot, window, LESION_FRAMES[0])
+    _draw(ui, qtbot, window, Qt.Key.Key_B, BACKGROUND_BOX)
+    case = doc.case
+    assert [(x.kind, x.shape, x.frame) for x in case.rois] == [
+        *(("lesion", "ellipse", f) for f in LESION_FRAMES), ("background", "rectangle", LESION_FRAMES[0])]
+    assert ctl.panel.status_label.text() == "ROIs complete for analysis"
+
+    # Fill the form as the reader would; each edit reaches the case.
+    form.widgets["hepatitis"].setCurrentIndex(form.widgets["hepatitis"].findData(1))
+    for name, value in (("tumour_history", False), ("halo", True), ("vascularity", False)):
+        form.widgets[name].setCurrentIndex(form.widgets[name].findData(value))
+    assert (case.factors.hepatitis, case.factors.tumour_history, case.factors.halo, case.factors.vascularity) == (
+        1, False, True, False)
+    assert doc.dirty and form.missing_required() == []
+
+    run = _analyse_and_wait(qtbot, window)
+    result = run.result
+    assert r.results.state == "result" and not r.results.stale and r.run is run
+    expected = _independent(window, case)
+    text = r.results.visible_text()
+    for name, title in (("L", "Model^L"), ("LB", "Model^LB"), ("LBC", "Model^LBC")):
+        assert result.probabilities[name] == pytest.approx(expected.probabilities[name], abs=1e-6)
+        assert f"{title}  {result.probabilities[name]:.3f}" in text
+    assert result.case_id == case.case_id and result.request_id == str(r.analysis.last_run.result.request_id)
+    assert "L1 | lesion | 1·3" in text  # the table names ROIs as the ROI list does, frames from 1
+    assert run.ticks > 0 and run.longest_stall_ms >= 0.0
+    assert "longest UI stall" in r.status_label.text()
+    print(f"\nlongest event-loop stall during the analysis: {run.longest_stall_ms:.1f} ms "
+          f"(p99 {run.stall_p99_ms:.1f} ms, {run.ticks} ticks, {run.seconds:.2f} s)")
+    _shot(window, "workflow_liver_results.png")
+
+    # The nomogram: image score from this analysis, factors live from the form.
+    from ultrasound_reader.ai.fusion import fused_probability
+
+    nomo = r.nomogram
+    assert nomo.score is not None
+    assert nomo.score.probability == pytest.approx(result.probabilities["LBC"], abs=1e-6)
+    with qtbot.waitSignal(nomo.scoreChanged, timeout=2000):
+        form.widgets["halo"].setCurrentIndex(form.widgets["halo"].findData(False))
+    without_halo = fused_probability(r.bundle.fusion, case.factors, result.probabilities)[0]
+    assert nomo.score.probability == pytest.approx(without_halo, abs=1e-6)
+    assert without_halo < result.probabilities["LBC"] - 0.05
+    assert f"Probability {without_halo:.3f}" == nomo.prob_label.text()
+    assert r.results.stale and "Clinical factors changed" in r.results.status.text()
+    form.widgets["halo"].setCurrentIndex(form.widgets["halo"].findData(True))
+    assert not r.results.stale  # back to the analysed factors
+
+    # Undo an ROI edit: the results go stale and the heat map leaves; redo brings them back.
+    r.cam.toggle.setChecked(True)
+    assert r.layer.isVisible()
+    qtbot.keyClick(window, Qt.Key.Key_Z, CTRL)
+    assert len(case.rois) == 4
+    assert r.results.stale and "ROIs changed" in r.results.status.text()
+    assert not r.layer.isVisible() and not r.thumbs.isEnabled()
+    qtbot.keyClick(window, Qt.Key.Key_Z, CTRL_SHIFT)
+    assert len(case.rois) == 5 and not r.results.stale and r.layer.isVisible()
+
+
+def test_cam_overlay_opacity_frames_thumbnails_and_side_by_side(qtbot, reading_window, tmp_path: Path) -> None:  # noqa: ANN001
+    window = reading_window
+    case_dir = _copy_case(DEMO / "liver" / "liver-s136-0001", tmp_path, strip=False)
+    _open_case(qtbot, window, case_dir)
+    r, doc = window.reading, window.case_ctl.doc
+    run = _analyse_and_wait(qtbot, window)
+    lesion = doc.case.rois_of("lesion")[0]
+    _goto(qtbot, window, lesion.frame)
+
+    assert not r.layer.isVisible()  # off until asked
+    qtbot.keyClick(window, Qt.Key.Key_G)
+    assert r.cam.toggle.isChecked() and r.act_cam.isChecked() and r.layer.isVisible()
+    cam = next(c for c in run.result.cams if c.roi_id == lesion.id and c.model == r.cam.settings().model)
+    x0, y0, x1, y1 = cam.bbox
+    overlay = r.layer.overlay
+    inside = np.array([overlay.value_at(x, y) for y in range(y0, y1, 3) for x in range(x0, x1, 3)])
+    assert inside[:, 3].max() > 0 and inside[:, :3].max() > 0  # coloured, visible pixels in the ROI box
+    assert overlay.value_at(x1 + 40, y1 + 40)[3] == 0  # nothing outside the maps
+    # What the image item draws is the overlay, at its place in image pixels.
+    assert np.array_equal(r.layer.image, overlay.rgba)
+    assert (r.layer.pos().x(), r.layer.pos().y()) == (overlay.x0 - 0.5, overlay.y0 - 0.5)
+    alpha_half = overlay.rgba[..., 3].astype(int).sum()
+    r.cam.opacity.setValue(100)
+    alpha_full = r.layer.overlay.rgba[..., 3].astype(int).sum()
+    assert alpha_full > 1.8 * alpha_half
+    r.cam.opacity.setValue(0)
+    assert r.layer.overlay.rgba[..., 3].max() == 0
+    r.cam.opacity.setValue(60)
+
+    # Only on the frame the map was computed on.
+    other = next(f for f in range(window.n_frames) if f not in {c.frame for c in run.result.cams})
+    _goto(qtbot, window, other)
+    assert not r.layer.isVisible()
+    _goto(qtbot, window, lesion.frame)
+    assert r.layer.isVisible()
+
+    # Colour map with its legend.
+    r.cam.cmap.setCurrentText("viridis")
+    assert r.cam.legend.cmap == "viridis" and r.cam.legend.active
+
+    # One thumbnail per analysed ROI; a click shows its frame.
+    assert [t.roi_id for t in r.thumbs.tiles] == [row["roi_id"] for row in run.result.per_image]
+    target = doc.case.rois_of("lesion")[2]
+    qtbot.mouseClick(r.thumbs.buttons[[t.roi_id for t in r.thumbs.tiles].index(target.id)], LEFT)
+    qtbot.waitUntil(lambda: window.image_view.frame_index == target.frame, timeout=5000)
+    assert window.case_ctl.selected_id == target.id
+
+    # Side by side: image on the left, image + heat map on the right, following its zoom.
+    qtbot.keyClick(window, Qt.Key.Key_G, Qt.KeyboardModifier.ShiftModifier)
+    assert r.compare.isVisible() and not r.layer.isVisible() and r.compare.layer.isVisible()
+    assert np.array_equal(r.compare.frame_item.image, window.image_view.image_item.image)
+    window.image_view.zoom_by(2.0)
+    a, b = window.image_view.view.viewRect(), r.compare.view.viewRect()
+    assert abs(a.center().x() - b.center().x()) < 2 and abs(a.center().y() - b.center().y()) < 2
+    _shot(window, "workflow_side_by_side.png")
+    qtbot.keyClick(window, Qt.Key.Key_G, Qt.KeyboardModifier.ShiftModifier)
+    assert not r.compare.isVisible() and r.layer.isVisible()
+
+
+def test_cancel_a_running_analysis(qtbot, reading_window, tmp_path: Path) -> None:  # noqa: ANN001
+    from ultrasound_reader.gui import analysis
+
+    window = reading_window
+    _open_case(qtbot, window, _copy_case(DEMO / "liver" / "liver-s136-0002", tmp_path, strip=False))
+    r = window.reading
+    at_model, resume = threading.Event(), threading.Event()
+
+    def gated(job, *args):  # noqa: ANN001, ANN202 - the real analysis, held at its Model^L step
+        progress = job.progress
+
+        def report(done: int, total: int, message: str) -> None:
+            progress(done, total, message)
+            if message == "Model^L":
+                at_model.set()
+                resume.wait(20)
+
+        job.progress = report
+        return analysis.run_analysis(job, *args)
+
+    r.analysis.work = gated
+    qtbot.mouseClick(r.analyse_button, LEFT)
+    assert at_model.wait(20)
+    qtbot.waitUntil(lambda: r.results.state == "running", timeout=5000)
+    assert r.cancel_button.isEnabled() and not r.analyse_button.isEnabled()
+    qtbot.mouseClick(r.cancel_button, LEFT)
+    resume.set()
+    assert r.results.state == "cancelled" and "Analysis cancelled" in r.results.status.text()
+    qtbot.waitUntil(lambda: not r.analysis.runner.busy, timeout=20000)
+    qtbot.wait(50)
+    assert r.run is None and r.results.result is None and r.cam.model.count() == 0 and not r.layer.isVisible()
+    assert r.analyse_button.isEnabled() and not r.cancel_button.isEnabled()
+
+    # Editing an ROI while an analysis runs stops it too.
+    at_model.clear()
+    resume.clear()
+    r.analysis.work = gated
+    r.analyse()
+    assert at_model.wait(20)
+    roi = window.case_ctl.doc.case.rois_of("background")[0]
+    window.case_ctl.doc.set_points(roi.id, [(p[0] + 4, p[1]) for p in roi.points], "Move ROI")
+    resume.set()
+    assert r.results.state == "cancelled" and "ROIs changed" in r.results.status.text()
+    qtbot.waitUntil(lambda: not r.analysis.runner.busy, timeout=20000)
+    assert r.run is None
+
+
+def test_switching_case_mid_analysis_never_shows_the_late_result(qtbot, reading_window, tmp_path: Path) -> None:  # noqa: ANN001
+    from ultrasound_reader.gui import analysis
+
+    window = reading_window
+    first = _copy_case(DEMO / "liver" / "liver-s136-0000", tmp_path, strip=False)
+    second = _copy_case(DEMO / "liver" / "liver-s136-0001", tmp_path, strip=False)
+    _open_case(qtbot, window, first)
+    r = window.reading
+    computed, release = threading.Event(), threading.Event()
+    late = []
+
+    def late_result(job, *args):  # noqa: ANN001, ANN202 - real result, handed back only after the switch
+        out = analysis.run_analysis(job, *args)
+        late.append(out[0])
+        computed.set()
+        release.wait(20)
+        return out
+
+    r.analysis.work = late_result
+    r.analyse()
+    assert computed.wait(30)
+    window.open_paths([second])  # while the first case's result waits to be handed back
+    qtbot.waitUntil(lambda: window.case_ctl.doc.case is not None
+                    and window.case_ctl.doc.case.case_id == "liver-s136-0001" and window.cine is not None
+                    and not window.runner.busy, timeout=20000)
+    assert r.results.state == "empty" and not r.analysis.running
+    release.set()
+    qtbot.waitUntil(lambda: not r.analysis.runner.busy, timeout=20000)
+    qtbot.wait(100)
+    assert late and late[0].case_id == "liver-s136-0000"
+    assert r.run is None and r.results.result is None and r.results.state == "empty"
+    assert r.cam.model.count() == 0 and not r.layer.isVisible() and r.thumbs.tiles == []
+    assert r.analysis.runner.stale_dropped + r.analysis.dropped >= 1
+    # The new case analyses normally afterwards.
+    r.analysis.work = analysis.run_analysis
+    run = _analyse_and_wait(qtbot, window)
+    assert run.result.case_id == "liver-s136-0001" and r.results.result is run.result
+
+
+# ----------------------------------------------------------------------------- soft tissue
+def test_soft_tissue_workflow(ui, qtbot, reading_window, tmp_path: Path) -> None:  # noqa: ANN001
+    window = reading_window
+    case_dir = _copy_case(DEMO / "soft-tissue" / "soft-s136-0000", tmp_path, strip=True)
+    original = Case.load(DEMO / "soft-tissue" / "soft-s136-0000")
+    _open_case(qtbot, window, case_dir, task="soft-tissue")
+    r, ctl = window.reading, window.case_ctl
+    assert r.form.task == "soft-tissue" and r.form.required == [] and r.bundle.task == "soft-tissue"
+    assert r.model_label.text() == "Model: random-soft-tissue-small 0.0.0"
+    assert ctl.kind == "mass" and ctl.image_index == 0
+
+    def box(roi):  # noqa: ANN001, ANN202
+        x0, y0, x1, y1 = roi.bbox()
+        return (x0, y0), (x1, y1)
+
+    # One mass on the grayscale image, then pick the CDFI image in the series browser and one there.
+    _draw(ui, qtbot, window, Qt.Key.Key_E, box(original.rois[0]))
+    cdfi = str(ctl.doc.case.image_path(1))
+    window.browser.imageActivated.emit(cdfi)
+    qtbot.waitUntil(lambda: ctl.image_index == 1 and window.image_view.frame_index is not None
+                    and not window.runner.busy, timeout=10000)
+    _draw(ui, qtbot, window, Qt.Key.Key_E, box(original.rois[1]))
+    case = ctl.doc.case
+    assert [(x.kind, case.images[x.image].role) for x in case.rois] == [("mass", "bmode"), ("mass", "cdfi")]
+    r.form.set_field("site", "trunk")
+    r.form.set_field("depth_mm", 4)
+    assert case.factors.site == "trunk" and case.factors.depth_mm == 4
+
+    run = _analyse_and_wait(qtbot, window)
+    result = run.result
+    expected = _independent(window, case)
+    assert result.probabilities == pytest.approx(expected.probabilities, abs=1e-6)
+    lines = r.results.visible_text().splitlines()
+    dlm = next(i for i, line in enumerate(lines) if line.startswith("DLM-1  "))
+    subs = sorted((n for n in result.probabilities if n.startswith("SM-")), key=lambda n: -result.probabilities[n])
+    shown = [i for i, line in enumerate(lines) for n in subs
+             if line.endswith(f"{result.probabilities[n]:.3f}") and i > dlm]
+    assert len(shown) == 5 and shown == sorted(shown)  # DLM-1 first, then SM-1..SM-5 ranked by score
+    assert result.decision == "benign" and result.subtype is not None
+    assert r.cam.model.count() == 6 and r.cam.model.itemData(0) == "DLM-1"
+    r.cam.toggle.setChecked(True)
+    assert r.layer.isVisible()  # the CDFI image is on screen: its mass ROI has maps
+    assert len(r.thumbs.tiles) == 2
+    _shot(window, "workflow_soft_tissue.png")
+
+
+# ----------------------------------------------------------------------------- bundles
+def test_no_bundle_for_the_task_says_so(qtbot, make_window, monkeypatch, tmp_path: Path) -> None:  # noqa: ANN001
+    monkeypatch.setenv("ULTRASOUND_READER_MODELS", str(tmp_path / "empty"))
+    window = make_window(tmp_path / "s.ini")
+    window.open_paths([_copy_case(DEMO / "liver" / "liver-s136-0000", tmp_path, strip=False)])
+    r = window.reading
+    qtbot.waitUntil(lambda: window.case_ctl.doc.case is not None and not window.runner.busy, timeout=20000)
+    assert r.bundle is None and not r.busy
+    assert r.model_label.text() == "No model bundle for task liver-fll — analysis unavailable"
+    r.analyse()
+    assert r.results.state == "error"
+    assert "no model bundle for task liver-fll" in r.results.status.text()
+
+
+def test_open_model_bundle_sets_the_mode(qtbot, reading_window, tiny_models: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    window = reading_window
+    _open_case(qtbot, window, _copy_case(DEMO / "liver" / "liver-s136-0000", tmp_path, strip=True))
+    r = window.reading
+    r.ask_bundle_dir = lambda _start: str(tiny_models / "soft-tissue-demo")
+    window.actions["open_bundle"].trigger()
+    qtbot.waitUntil(lambda: r.bundle is not None and r.bundle.task == "soft-tissue" and not r.busy, timeout=30000)
+    # The bundle's task is the case's now: soft-tissue ROIs and form.
+    assert window.case_ctl.doc.case.task == "soft-tissue" and window.case_ctl.kind == "mass"
+    assert r.form.task == "soft-tissue" and r.nomogram.nomogram is None
+    assert window.prefs.qsettings.value("bundle/soft-tissue") == str(tiny_models / "soft-tissue-demo")
+    # Not a bundle: one clear line.
+    r.ask_bundle_dir = lambda _start: str(tmp_path)
+    window.actions["open_bundle"].trigger()
+    assert "not a model bundle" in window.last_error and r.bundle.task == "soft-tissue"
+
+
+def test_invalid_factor_blocks_the_analysis_with_its_field_named(qtbot, reading_window, tmp_path: Path) -> None:  # noqa: ANN001
+    window = reading_window
+    _open_case(qtbot, window, _copy_case(DEMO / "liver" / "liver-s136-0000", tmp_path, strip=False))
+    r = window.reading
+    r.form.widgets["age"].setText("130")
+    assert r.analyse() is None
+    assert r.results.state == "error" and "age" in r.results.status.text() and not r.analysis.running
+    assert window.case_ctl.doc.case.factors.age is None  # an invalid entry is not recorded
+    r.form.widgets["age"].setText("61")
+    assert window.case_ctl.doc.case.factors == ClinicalFactors(**{**Case.load(
+        DEMO / "liver" / "liver-s136-0000").factors.__dict__, "age": 61})

@@ -1,0 +1,83 @@
+"""Which model bundle the reading window uses, found without importing torch.
+
+A bundle is chosen per task: the one the reader last opened for that task (kept in
+QSettings by the caller) if it still exists, else a bundle of that task under
+:func:`ultrasound_reader.paths.models_dir` (a ``*-demo`` one first). Finding reads
+only ``manifest.json``; loading (:func:`load_bundle_job`, hashes checked, weights
+read, torch imported) runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ultrasound_reader.case_rules import TASK_LABELS
+from ultrasound_reader.paths import models_dir
+
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class BundleInfo:
+    """What the manifest of a bundle folder says about it (read without loading it)."""
+
+    path: Path
+    name: str
+    version: str
+    task: str
+
+
+def read_info(folder: str | Path) -> BundleInfo | None:
+    """The bundle in ``folder`` per its manifest, or None when it is not a readable bundle."""
+    folder = Path(folder)
+    try:
+        data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        return BundleInfo(folder, str(data["name"]), str(data.get("version", "")), str(data["task"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def bundles_for(task: str, root: Path | None = None) -> list[BundleInfo]:
+    """The bundles of ``task`` under ``root`` (default: the bundled models), demo bundles first."""
+    root = models_dir() if root is None else root
+    if not root.is_dir():
+        return []
+    found = [info for p in sorted(root.iterdir()) if p.is_dir() and (info := read_info(p)) is not None
+             and info.task == task]
+    return sorted(found, key=lambda i: (not i.name.endswith("-demo"), i.name))
+
+
+def default_bundle(task: str, remembered: str | None = None) -> BundleInfo | None:
+    """The bundle to use for ``task``: the remembered folder if it is still a bundle of that task, else the first found."""
+    if remembered:
+        info = read_info(remembered)
+        if info is not None and info.task == task:
+            return info
+    found = bundles_for(task)
+    return found[0] if found else None
+
+
+def no_bundle_message(task: str) -> str:
+    label = TASK_LABELS.get(task, task)
+    return (f"no model bundle for task {task} ({label}) — analysis unavailable "
+            f"(Analysis ▸ Open Model Bundle… to choose one; looked in {models_dir()})")
+
+
+def load_bundle_job(job: Any, path: str) -> Any:
+    """Worker: verify and load a bundle (imports torch; never on the GUI thread)."""
+    job.progress(0, 1, f"Loading model bundle {Path(path).name}")
+    from ultrasound_reader.ai import load_bundle
+
+    bundle = load_bundle(path)
+    # What the first analysis and its display would otherwise import (holding the GIL, or on
+    # the GUI thread): the pipelines and OpenCV, which colours the Grad-CAM maps.
+    import cv2  # noqa: F401
+
+    import ultrasound_reader.ai.analyzer  # noqa: F401
+    from ultrasound_reader.ai import fll, soft_tissue  # noqa: F401
+
+    job.check()
+    return bundle
