@@ -155,6 +155,24 @@ def test_demo_start_opens_the_liver_case_and_analyses_it(qtbot, reading_window) 
     assert r.cam.settings().enabled and r.layer.isVisible()  # the frame on screen carries a lesion ROI
 
 
+def test_stall_meter_sees_a_blocked_event_loop(qtbot) -> None:  # noqa: ANN001
+    import time
+
+    from PySide6.QtCore import QTimer
+
+    from ultrasound_reader.gui.stall import StallMeter
+
+    meter = StallMeter()
+    meter.start()
+    qtbot.wait(60)
+    calm = meter.longest_ms
+    QTimer.singleShot(10, lambda: time.sleep(0.12))  # a slot that blocks the loop for 120 ms
+    qtbot.wait(200)
+    longest = meter.stop()
+    assert longest >= 100 > calm and len(meter.gaps_ms) > 10
+    assert meter.percentile_ms(50) < 50
+
+
 # ----------------------------------------------------------------------------- the liver workflow
 def test_liver_workflow_draw_fill_analyse_nomogram_undo(ui, qtbot, reading_window, tmp_path: Path) -> None:  # noqa: ANN001
     window = reading_window
@@ -330,6 +348,18 @@ def test_cancel_a_running_analysis(qtbot, reading_window, tmp_path: Path) -> Non
     assert r.run is None and r.results.result is None and r.cam.model.count() == 0 and not r.layer.isVisible()
     assert r.analyse_button.isEnabled() and not r.cancel_button.isEnabled()
 
+    # A factor changed while it runs: the result still lands (its images are the case's), marked stale.
+    at_model.clear()
+    resume.clear()
+    r.analyse()
+    assert at_model.wait(20)
+    form = r.form
+    form.widgets["halo"].setCurrentIndex(form.widgets["halo"].findData(not window.case_ctl.doc.case.factors.halo))
+    with qtbot.waitSignal(r.analysis.finished, timeout=20000):
+        resume.set()
+    assert r.results.state == "result" and r.results.stale and "Clinical factors changed" in r.results.status.text()
+    assert r.run.inputs.factors != window.case_ctl.doc.case.factors
+
     # Editing an ROI while an analysis runs stops it too.
     at_model.clear()
     resume.clear()
@@ -341,7 +371,7 @@ def test_cancel_a_running_analysis(qtbot, reading_window, tmp_path: Path) -> Non
     resume.set()
     assert r.results.state == "cancelled" and "ROIs changed" in r.results.status.text()
     qtbot.waitUntil(lambda: not r.analysis.runner.busy, timeout=20000)
-    assert r.run is None
+    assert r.results.stale  # the earlier result stays, greyed: its ROIs are not the case's any more
 
 
 def test_switching_case_mid_analysis_never_shows_the_late_result(qtbot, reading_window, tmp_path: Path) -> None:  # noqa: ANN001

@@ -154,6 +154,11 @@ class AnalysisController(QObject):
     def running(self) -> bool:
         return self.request_id is not None
 
+    @property
+    def pending_inputs(self) -> Inputs | None:
+        """What the running analysis was asked about (None when none runs)."""
+        return self._inputs
+
     def start(self, bundle: Any, case: Case, inputs: Inputs) -> int:
         """Analyse a copy of ``case`` (its factors as given in ``inputs``); returns the request id."""
         if self.running:

@@ -14,7 +14,10 @@ baseline and once uncompressed RGB (the dicom benchmark's inputs), it measures:
   cap), frames painted per second, dropped display slots, and the schedule's
   slot count; playback starts on a cold cache right after opening, so it first
   pre-rolls (waits until 0.25 s of frames are decoded, ``preroll_ms``);
-* ``rss_growth_mib`` during playback next to the cache budget.
+* ``rss_growth_mib`` during playback next to the cache budget;
+* ``analysis``: the longest event-loop stall while the reading window analyses the
+  demo liver case, against the idle loop and a GUI-thread analysis
+  (:mod:`~ultrasound_reader.gui.analysis_bench`).
 """
 
 from __future__ import annotations
@@ -174,4 +177,8 @@ def run(quick: bool = False) -> dict[str, Any]:
                 results[name] = out
         finally:
             window.close()
+    # The reading workflow: event-loop stalls while an analysis runs (analysis_bench.py).
+    from ultrasound_reader.gui import analysis_bench
+
+    results["analysis"] = analysis_bench.run(quick)
     return results

@@ -366,9 +366,9 @@ class ReadingController(QObject):
         self._refresh_cam()
 
     def _on_rois_changed(self) -> None:
-        if self.analysis.running and self.analysis._inputs is not None:
-            now = self.current_inputs()
-            if not self.analysis._inputs.same_case_and_rois(now):
+        pending = self.analysis.pending_inputs
+        if pending is not None:
+            if not pending.same_case_and_rois(self.current_inputs()):
                 self.analysis.cancel(ROIS_CHANGED_RUNNING)
         self._update_staleness()
         self._update_enabled()
@@ -496,6 +496,10 @@ class ReadingController(QObject):
         if spec:
             self._link = connect_form_to_nomogram(self.form, self.nomogram, fusion)
         self.nomogram_stack.setCurrentWidget(self.nomogram)
+        # A model without a nomogram (soft tissue) gives the column to the results; one with it
+        # brings the dock back (View ▸ Panels toggles it either way).
+        if bool(spec) != self.nomogram_dock.isVisible() and self.w.isVisible():
+            self.nomogram_dock.setVisible(bool(spec))
 
     def open_bundle_dialog(self) -> None:
         start = str(self.bundle_info.path.parent) if self.bundle_info else str(Path(self.w.prefs.last_dir or "."))
