@@ -26,6 +26,7 @@ import numpy as np
 from ultrasound_reader.ai.bundle import Bundle, load_bundle
 from ultrasound_reader.ai.preprocess import check_roi
 from ultrasound_reader.case import AnalysisResult, Case, Roi, size_band
+from ultrasound_reader.case_rules import roi_size
 from ultrasound_reader.errors import CancelledError, UserError
 
 Progress = Callable[[float, str], None]
@@ -104,15 +105,6 @@ class _CineFrames:
         return cine.frame(frame), cine.calibration
 
 
-def roi_size_mm(roi: Roi, calibration: Any) -> float | None:
-    """Maximal diameter of the ROI outline in mm, or None when the ROI is uncalibrated."""
-    if calibration is None:
-        return None
-    x0, y0, x1, y1 = roi.bbox()
-    mm = calibration.mm_per_pixel((x0 + x1) / 2, (y0 + y1) / 2)
-    return None if mm is None else roi.max_diameter(mm)
-
-
 def looks_cystic(pixels: np.ndarray, roi: Roi) -> bool:
     """Heuristic intended-use check: an anechoic, homogeneous core inside brighter tissue.
 
@@ -143,7 +135,7 @@ def lesion_size(ctx: RunContext, rois: list[Roi]) -> tuple[float | None, str | N
     sizes, uncalibrated = [], []
     for roi in rois:
         _, cal = ctx.frame_of(roi)
-        mm = roi_size_mm(roi, cal)
+        mm = roi_size(roi, cal).diameter_mm
         if mm is None:
             uncalibrated.append(roi.id)
         else:
