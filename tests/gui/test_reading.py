@@ -201,6 +201,7 @@ def test_liver_workflow_draw_fill_analyse_nomogram_undo(ui, qtbot, reading_windo
     _goto(qtbot, window, LESION_FRAMES[0])
     _draw(ui, qtbot, window, Qt.Key.Key_B, BACKGROUND_BOX)
     case = doc.case
+    assert r.results.state == "empty"  # the "no lesion ROI" message left with its reason
     assert [(x.kind, x.shape, x.frame) for x in case.rois] == [
         *(("lesion", "ellipse", f) for f in LESION_FRAMES), ("background", "rectangle", LESION_FRAMES[0])]
     assert ctl.panel.status_label.text() == "ROIs complete for analysis"
@@ -499,5 +500,6 @@ def test_invalid_factor_blocks_the_analysis_with_its_field_named(qtbot, reading_
     assert r.results.state == "error" and "age" in r.results.status.text() and not r.analysis.running
     assert window.case_ctl.doc.case.factors.age is None  # an invalid entry is not recorded
     r.form.widgets["age"].setText("61")
+    assert r.results.state == "empty"  # the refusal went with its reason
     assert window.case_ctl.doc.case.factors == ClinicalFactors(**{**Case.load(
         DEMO / "liver" / "liver-s136-0000").factors.__dict__, "age": 61})

@@ -106,6 +106,7 @@ class ReadingController(QObject):
         self._generation = -1
         self._syncing = False
         self._prefilling = False
+        self._refused = False  # the results panel shows a "Cannot analyse" from analyse()
         self._auto_scheduled = False
         self._holding = False  # while a result is being put up: one refresh of maps and thumbnails at the end
         self._link: Any = None  # nomogram_view.NomogramLink
@@ -332,6 +333,7 @@ class ReadingController(QObject):
             return
         if case is None:
             return
+        self._drop_refusal()
         self._sync_form(case)
         self._ensure_bundle(case.task)
         self._update_staleness()
@@ -365,7 +367,21 @@ class ReadingController(QObject):
                 self._prefilling = False
         self._refresh_cam()
 
+    def _drop_refusal(self) -> None:
+        """The input changed after a "Cannot analyse": the reason may be gone, so is the message."""
+        if not self._refused or self.results.state != "error":
+            self._refused = False
+            return
+        self._refused = False
+        if self.run is not None:
+            self.results.set_result(self.run.result, self.bundle.manifest if self.bundle is not None else None,
+                                    self.results.roi_labels)
+            self._update_staleness()
+        else:
+            self.results.clear()
+
     def _on_rois_changed(self) -> None:
+        self._drop_refusal()
         pending = self.analysis.pending_inputs
         if pending is not None:
             if not pending.same_case_and_rois(self.current_inputs()):
@@ -410,6 +426,8 @@ class ReadingController(QObject):
             return
         if self._loading is not None and self._loading.task == task:
             return
+        if self.bundle is None and self._loading is None and self._no_bundle_task == task:
+            return  # already told: none for this task
         remembered = self.w.prefs.qsettings.value(f"bundle/{task}", "") or None
         info = default_bundle(task, str(remembered) if remembered else None)
         if info is None:
@@ -554,6 +572,7 @@ class ReadingController(QObject):
         return self.analysis.cancel()
 
     def _refuse(self, message: str) -> None:
+        self._refused = True
         self.results.set_error(message, "Cannot analyse")
         self.results_dock.raise_()
         self.w.statusBar().showMessage(f"Cannot analyse: {message}", 10000)
@@ -572,6 +591,7 @@ class ReadingController(QObject):
         self.analyse()
 
     def _on_started(self) -> None:
+        self._refused = False
         self.results.set_running(0.0, "starting")
         self._set_status("Analysing…")
         self._update_enabled()
@@ -585,6 +605,7 @@ class ReadingController(QObject):
         self._update_enabled()
 
     def _on_failed(self, message: str, user_error: bool) -> None:
+        self._refused = user_error  # bad input: the message goes when the input changes
         self.results.set_error(message, "Cannot analyse" if user_error else "Analysis failed")
         self._set_status("Cannot analyse" if user_error else "Analysis failed")
         self.w.statusBar().showMessage(message, 10000)
