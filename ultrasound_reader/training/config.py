@@ -126,14 +126,25 @@ class AugmentConfig:
     hflip: bool = True
     vflip: bool = False
     brightness: float = 0.1  # maximal relative gain change
+    contrast: float = 0.0  # maximal relative contrast change (around the crop mean)
+    blur: float = 0.0  # maximal Gaussian blur sigma in pixels (another probe frequency / focus)
 
 
 @dataclass
 class FusionConfig:
-    """Model^LBC: logistic fusion of the Model^LB lesion logit with clinical factors."""
+    """Model^LBC: logistic fusion of the Model^LB lesion logit with clinical factors.
+
+    ``fit_on = "training"`` is the paper's recipe. A network's scores on its own
+    training lesions are over-confident, though, and a regression fitted on them
+    gives the score too much weight and the factors too little; ``"internal"`` fits
+    on the internal validation cohort instead (whose LBC figures are then not held
+    out, which metrics.json and the model card say), leaving the external cohort as
+    the held-out test.
+    """
 
     factors: tuple[str, ...] = FLL_FACTORS  # candidates, screened univariably then multivariably
     p_threshold: float = 0.05
+    fit_on: Literal["training", "internal"] = "training"
 
 
 @dataclass
@@ -356,8 +367,11 @@ def _check(cfg: RunConfig, where: str) -> None:
         fail("augment.scale", "must be [low, high] with 0.1 <= low <= high <= 4", list(a.scale))
     if not 0.0 <= a.shift <= 0.5:
         fail("augment.shift", "must be in [0, 0.5]", a.shift)
-    if not 0.0 <= a.brightness <= 1.0:
-        fail("augment.brightness", "must be in [0, 1]", a.brightness)
+    for key in ("brightness", "contrast"):
+        if not 0.0 <= getattr(a, key) <= 1.0:
+            fail(f"augment.{key}", "must be in [0, 1]", getattr(a, key))
+    if not 0.0 <= a.blur <= 5.0:
+        fail("augment.blur", "must be a sigma in [0, 5] pixels", a.blur)
     unknown = [f for f in cfg.fusion.factors if f not in FLL_FACTORS]
     if unknown:
         fail("fusion.factors", f"unknown factor {unknown[0]!r} (known: {', '.join(FLL_FACTORS)})", unknown[0])

@@ -29,6 +29,7 @@ import numpy as np
 from ultrasound_reader.ai.preprocess import crop_roi
 from ultrasound_reader.case import Case, Roi
 from ultrasound_reader.errors import UserError
+from ultrasound_reader.training.config import AugmentConfig
 
 CACHE_VERSION = 2
 
@@ -73,26 +74,27 @@ def cut(frame: np.ndarray, roi: Roi, spec: dict[str, Any], role: str, geometry: 
 
 
 def augment(context: np.ndarray, out_size: tuple[int, int], geometry: ContextGeometry, rng: np.random.Generator,
-            scale: tuple[float, float], shift: float, hflip: bool, vflip: bool, brightness: float,
-            pad_value: int = 0, border: str = "constant") -> np.ndarray:
-    """A randomly scaled, shifted, flipped and brightened view (C, H, W) uint8 of a context crop.
+            aug: AugmentConfig, pad_value: int = 0, border: str = "constant") -> np.ndarray:
+    """A random view (C, H, W) uint8 of a context crop: scaled, shifted, flipped, then
+    gain, contrast and blur changed (what differs between scanners and their settings).
 
-    With scale 1, no shift and no flips the window is exactly the evaluation box.
+    With scale 1, no shift, no flips and no intensity changes the window is exactly
+    the evaluation box.
     """
     c, hc, wc = context.shape
     w, h = out_size
     bw, bh = wc / geometry.factor, hc / geometry.factor  # evaluation box in context pixels
-    s = rng.uniform(*scale)
+    s = rng.uniform(*aug.scale)
     ww, wh = bw / s, bh / s
-    cx = wc / 2 + rng.uniform(-shift, shift) * bw
-    cy = hc / 2 + rng.uniform(-shift, shift) * bh
+    cx = wc / 2 + rng.uniform(-aug.shift, aug.shift) * bw
+    cy = hc / 2 + rng.uniform(-aug.shift, aug.shift) * bh
     x0, y0 = cx - ww / 2, cy - wh / 2
     sx, sy = w / ww, h / wh
     # Pixel i covers [i, i + 1): dst + 0.5 = (src + 0.5 - x0) * sx.
     m = np.array([[sx, 0.0, (0.5 - x0) * sx - 0.5], [0.0, sy, (0.5 - y0) * sy - 0.5]])
-    if hflip and rng.random() < 0.5:
+    if aug.hflip and rng.random() < 0.5:
         m[0] = [-m[0, 0], 0.0, w - 1 - m[0, 2]]
-    if vflip and rng.random() < 0.5:
+    if aug.vflip and rng.random() < 0.5:
         m[1] = [0.0, -m[1, 1], h - 1 - m[1, 2]]
     img = np.ascontiguousarray(context.transpose(1, 2, 0))
     mode = cv2.BORDER_REPLICATE if border == "edge" else cv2.BORDER_CONSTANT
@@ -100,9 +102,18 @@ def augment(context: np.ndarray, out_size: tuple[int, int], geometry: ContextGeo
                          borderValue=(pad_value,) * 3)
     if out.ndim == 2:
         out = out[:, :, None]
-    if brightness:
-        gain = 1.0 + rng.uniform(-brightness, brightness)
-        out = np.clip(out.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+    if aug.blur:
+        sigma = rng.uniform(0.0, aug.blur)
+        if sigma > 0.2:
+            out = cv2.GaussianBlur(out, (0, 0), sigma)
+            if out.ndim == 2:
+                out = out[:, :, None]
+    if aug.brightness or aug.contrast:
+        x = out.astype(np.float32)
+        gain = 1.0 + rng.uniform(-aug.brightness, aug.brightness)
+        k = 1.0 + rng.uniform(-aug.contrast, aug.contrast)
+        mean = float(x.mean())
+        out = np.clip((mean + k * (x - mean)) * gain, 0, 255).astype(np.uint8)
     return np.ascontiguousarray(out.transpose(2, 0, 1))
 
 

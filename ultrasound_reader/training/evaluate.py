@@ -35,12 +35,12 @@ def _clean(x: Any) -> Any:
     return x
 
 
-def youden(truth: Sequence[int], prob: Sequence[float]) -> dict[str, Any]:
+def youden(truth: Sequence[int], prob: Sequence[float], cohort: str = "training") -> dict[str, Any]:
     """The manifest threshold entry: Youden cut-off on the given (training) cohort."""
     from ultrasound_reader.stats.cutoff import youden_cutoff
 
     op = youden_cutoff(np.asarray(truth), np.asarray(prob))
-    return {"value": float(min(max(op.threshold, 0.0), 1.0)), "method": "youden", "cohort": "training",
+    return {"value": float(min(max(op.threshold, 0.0), 1.0)), "method": "youden", "cohort": cohort,
             "operating_point": {"sensitivity": op.sensitivity, "specificity": op.specificity,
                                 "youden": op.youden_index, "n": int(len(truth))}}
 

@@ -72,7 +72,7 @@ def summary(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def metrics_table(metrics: dict[str, Any]) -> list[str]:
-    lines = ["| cohort | output | n (malignant) | AUC (95% CI, DeLong) | sensitivity | specificity | accuracy "
+    lines = ["| cohort | output | n (positive) | AUC (95% CI, DeLong) | sensitivity | specificity | accuracy "
              "| calibration slope | Brier | Hosmer-Lemeshow p |", "|---|---|---|---|---|---|---|---|---|---|"]
     for cohort, outputs in metrics.get("cohorts", {}).items():
         for name, m in outputs.items():
@@ -97,27 +97,33 @@ def model_card(manifest: dict[str, Any], metrics: dict[str, Any], cfg: RunConfig
     else:
         head += ["**Research software. Not for clinical use.**", ""]
     head += ["## Performance (measured by the training run)", "",
-             "The internal and external cohorts were held out of training (the external one is a whole "
-             "centre). Cut-offs were chosen by the Youden index on the training cohort and applied unchanged "
-             "to the validation cohorts; 95 % CIs are DeLong (AUC) and Clopper-Pearson (proportions). The "
+             "The internal and external cohorts were held out of network training (the external one is a whole "
+             "centre). Cut-offs were chosen by the Youden index on the training cohort (Model^LBC: on the "
+             "cohort its regression was fitted on) and applied unchanged to the other cohorts; 95 % CIs are DeLong (AUC) and Clopper-Pearson (proportions). The "
              "figures below were written by `ultrasound-reader train` from its own predictions; none were "
              "typed.", ""]
-    head += metrics_table(metrics)
+    positive = ("malignant" if cfg.task == "liver-fll" else
+                "malignant for DLM-1; for SM-k, benign subtype k among benign lesions")
+    head += [f"Positive = {positive}.", ""] + metrics_table(metrics)
     extra = metrics.get("subtype_accuracy")
     if extra:
         head += ["", "Benign subtype (highest SM score) accuracy among benign lesions: " + ", ".join(
             f"{c} {_fmt_est(v)} (n={v.get('n')})" for c, v in extra.items())]
     fusion = metrics.get("fusion")
     if fusion:
-        head += ["", "## Model^LBC factor selection (training cohort)", "",
-                 f"Univariable then multivariable logistic regression, p < {cfg.fusion.p_threshold}. "
-                 f"Kept: {', '.join(fusion['selected']) or 'none'}.", "",
+        on = fusion.get("fitted_on", "training")
+        head += ["", f"## Model^LBC factor selection ({on} cohort)", "",
+                 f"Univariable then multivariable logistic regression, p < {cfg.fusion.p_threshold}, fitted on the "
+                 f"{on} cohort (Model^LB score of each lesion plus the kept factors), and the LBC cut-off chosen "
+                 f"there. Kept: {', '.join(fusion['selected']) or 'none'}."
+                 + (" The internal-cohort LBC figures above are therefore not held out; the external cohort is."
+                    if on == "internal" else ""), "",
                  "| term | OR | 95% CI | p |", "|---|---|---|---|"]
         for r in fusion["final"]:
             if r["term"] == "(Intercept)":
                 continue
-            head.append(f"| {r['term']} | {r['or']:.3g} | {r['or_ci_low']:.3g}-{r['or_ci_high']:.3g} | "
-                        f"{r['p']:.3g} |")
+            p = "<0.001" if r["p"] < 0.001 else f"{r['p']:.3f}"
+            head.append(f"| {r['term']} | {r['or']:.3g} | {r['or_ci_low']:.3g}-{r['or_ci_high']:.3g} | {p} |")
     head += ["", "## Training run", "", f"Config: `{cfg.source.name if cfg.source else 'n/a'}`, seed {cfg.seed}. "
              f"Cohorts: {json.dumps(metrics.get('cohort_sizes', {}))}.", ""]
     body = render_model_card(manifest).split("\n", 1)[1]  # drop its title: ours is above

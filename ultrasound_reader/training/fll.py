@@ -104,9 +104,8 @@ class FLLTrainSet(torch.utils.data.Dataset):
         return len(self.members)
 
     def _view(self, ctx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        a = self.cfg.augment
-        return augment(ctx, tuple(self.cfg.model.input_size), self.geometry, rng, a.scale, a.shift, a.hflip,
-                       a.vflip, a.brightness, int(self.spec.get("pad_value", 0)), self.spec.get("pad", "constant"))
+        return augment(ctx, tuple(self.cfg.model.input_size), self.geometry, rng, self.cfg.augment,
+                       int(self.spec.get("pad_value", 0)), self.spec.get("pad", "constant"))
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         rng = np.random.default_rng([self.cfg.seed, self.epoch, index])

@@ -105,10 +105,8 @@ class STTrainSet(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         i, j, t = self.items[index]
         rng = np.random.default_rng([self.cfg.seed, self.epoch, index])
-        a = self.cfg.augment
-        view = augment(self.crops.context[i][j], tuple(self.cfg.model.input_size), self.geometry, rng, a.scale,
-                       a.shift, a.hflip, a.vflip, a.brightness, int(self.spec.get("pad_value", 0)),
-                       self.spec.get("pad", "constant"))
+        view = augment(self.crops.context[i][j], tuple(self.cfg.model.input_size), self.geometry, rng,
+                       self.cfg.augment, int(self.spec.get("pad_value", 0)), self.spec.get("pad", "constant"))
         return {"image": torch.from_numpy(normalise(view, self.spec)), "label": torch.tensor(t)}
 
 

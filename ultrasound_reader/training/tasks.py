@@ -91,23 +91,26 @@ def run_fll(cfg: RunConfig, rt: Runtime, cohorts: Cohorts, spec: dict[str, Any],
     fusion = nomogram = None
     if "LBC" in stages:
         say("Model^LBC: screening clinical factors and fitting the logistic fusion")
-        lb_rows = [i for i, r in enumerate(train_rows) if r["LB"] is not None]
+        fit_cohort = cfg.fusion.fit_on
+        fit_rows, fit_set = preds[fit_cohort], sets[fit_cohort]
+        use = [i for i, r in enumerate(fit_rows) if r["LB"] is not None]
         try:
-            fit, nomo = fit_lbc([train_rows[i]["LB"] for i in lb_rows],
-                                [cohorts.train.samples[i].case.factors for i in lb_rows],
-                                [y_train[i] for i in lb_rows], cfg.fusion.factors, cfg.fusion.p_threshold)
+            fit, nomo = fit_lbc([fit_rows[i]["LB"] for i in use], [fit_set.samples[i].case.factors for i in use],
+                                [fit_rows[i]["malignant"] for i in use], cfg.fusion.factors,
+                                cfg.fusion.p_threshold)
         except UserError as exc:  # L and LB stay valid; the bundle then has no LBC
             say(f"WARNING: {exc}; the bundle is exported without Model^LBC")
             metrics["fusion_error"] = str(exc)
         else:
             fusion, nomogram = fit.spec, nomo.to_dict()
-            metrics["fusion"] = fit.to_dict() | {"p_threshold": cfg.fusion.p_threshold}
+            metrics["fusion"] = fit.to_dict() | {"p_threshold": cfg.fusion.p_threshold, "fitted_on": fit_cohort}
             for cohort, ds in sets.items():
                 for row, s in zip(preds[cohort], ds.samples):
                     row["LBC"] = (None if row["LB"] is None else
                                   fused_probability(fusion, s.case.factors, {"LB": row["LB"]})[0])
-            have = [(r["malignant"], r["LBC"]) for r in train_rows if r["LBC"] is not None]
-            cutoffs["LBC"] = evaluate.youden([a for a, _ in have], [b for _, b in have])
+            # The LBC cut-off comes from the cohort its regression was fitted on.
+            have = [(r["malignant"], r["LBC"]) for r in fit_rows if r["LBC"] is not None]
+            cutoffs["LBC"] = evaluate.youden([a for a, _ in have], [b for _, b in have], fit_cohort)
     outputs = [n for n in ("L", "LB", "LBC") if n in cutoffs]
     metrics["cohorts"] = {}
     for cohort, ds in sets.items():
@@ -124,6 +127,8 @@ def run_fll(cfg: RunConfig, rt: Runtime, cohorts: Cohorts, spec: dict[str, Any],
                 per[name]["decision_curve"] = evaluate.decision_curve(
                     [rows[i]["malignant"] for i in keep], [rows[i][name] for i in keep]) \
                     if len({rows[i]["malignant"] for i in keep}) == 2 else None
+        if "LBC" in per and cfg.fusion.fit_on == cohort:
+            per["LBC"]["note"] = "the LBC regression and its cut-off were fitted on this cohort: not held out"
         metrics["cohorts"][cohort] = per
     out: dict[str, Any] = {"predictions": preds, "cutoffs": {k: v["value"] for k, v in cutoffs.items()},
                            "primary_outputs": outputs, "metrics": metrics}
