@@ -92,3 +92,18 @@ def test_resume_after_a_stop_equals_an_uninterrupted_run(soft_phantom: Path, tmp
     with pytest.raises(Exception, match="train.lr"):
         train(load_config(CONFIGS / "tiny-soft-tissue.toml", common + [f"output.run_dir={tmp_path / 'a'}",
                                                                        "train.lr=0.5"]), resume=True, progress=False)
+
+
+def test_cross_validation_reports_per_fold_and_pooled_out_of_fold_auc(soft_phantom: Path, tmp_path: Path,
+                                                                      crop_cache: Path) -> None:
+    cfg = load_config(CONFIGS / "tiny-soft-tissue.toml", [
+        f"data.root={soft_phantom}", f"data.cache={crop_cache}", 'model.models=["DLM-1"]', "split.cv_folds=2",
+        f"output.run_dir={tmp_path / 'cv'}"])
+    train(cfg, progress=False)
+    cv = json.loads((tmp_path / "cv" / "metrics.json").read_text())["cross_validation"]
+    assert cv["folds"] == 2 and [f["fold"] for f in cv["per_fold"]] == [1, 2]
+    n_train = len(json.loads((tmp_path / "cv" / "cohorts.json").read_text())["training"])
+    assert sum(f["n"] for f in cv["per_fold"]) == n_train  # the folds partition the training cohort
+    pooled = cv["pooled"]["DLM-1"]["auc"]
+    assert 0.0 <= pooled["value"] <= 1.0 and pooled["method"].startswith("DeLong")
+    assert (tmp_path / "cv" / "checkpoints" / "fold2" / "DLM-1.pt").is_file()

@@ -65,8 +65,9 @@ class SplitConfig:
     split by lesion (4:1 with the default 0.2). ``centre``: whole centres in
     ``external_centres`` are the EV cohort, the rest is split at random. ``cohort``:
     the truth file's ``cohort`` column says ``training`` / ``internal`` / ``external``.
-    ``cv_folds`` > 1 adds a k-fold cross-validation of the training cohort (metrics
-    only; the exported model is trained on the training cohort).
+    ``cv_folds`` > 1 adds a seeded, stratified k-fold cross-validation of the training
+    cohort (per-fold and pooled out-of-fold AUCs in metrics.json; the exported model
+    is still the one trained on the whole training cohort). It costs k extra trainings.
     """
 
     method: Literal["random", "centre", "cohort"] = "random"

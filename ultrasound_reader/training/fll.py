@@ -51,6 +51,11 @@ class FLLCrops:
     def labels(self) -> np.ndarray:
         return self.data.labels
 
+    def subset(self, index: Any) -> FLLCrops:
+        pick = lambda xs: [xs[i] for i in index]  # noqa: E731
+        return FLLCrops(self.data.subset(index), pick(self.lesion_eval), pick(self.lesion_ctx), pick(self.bg_eval),
+                        pick(self.bg_ctx), pick(self.pairs))
+
     @property
     def has_background(self) -> np.ndarray:
         return np.array([x.shape[0] > 0 for x in self.bg_eval], dtype=bool)

@@ -42,6 +42,10 @@ class STCrops:
     context: list[list[np.ndarray]]
     roles: list[list[str]]
 
+    def subset(self, index: Any) -> STCrops:
+        pick = lambda xs: [xs[i] for i in index]  # noqa: E731
+        return STCrops(self.data.subset(index), pick(self.eval), pick(self.context), pick(self.roles))
+
     @property
     def labels(self) -> np.ndarray:
         return self.data.labels

@@ -8,7 +8,8 @@ training cohort), ``metrics``, and what to export (manifest parts and weights).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -47,6 +48,54 @@ def _prepare_all(prepare: Callable[..., Any], sets: dict[str, DataSet], rt: Runt
     return out
 
 
+def cross_validate(cfg: RunConfig, rt: Runtime, train: Any, ckdir: Path, say: Say,
+                   fit_fold: Callable[[Any, Any, Path], dict[str, np.ndarray]],
+                   targets: Callable[[str, Any], tuple[np.ndarray, np.ndarray]]) -> dict[str, Any]:
+    """k-fold CV of the training cohort: per-fold and pooled out-of-fold AUCs of every output.
+
+    ``fit_fold(train_crops, val_crops, folder)`` trains on one fold's training part and
+    returns lesion probabilities of its validation part by output name (NaN where an
+    output is not computable); ``targets(name, crops)`` gives (lesions, 0/1 targets).
+    Folds are stratified and seeded; each fold checkpoints under ``checkpoints/foldK``.
+    """
+    from ultrasound_reader.stats.delong import delong_auc
+    from ultrasound_reader.training.dataset import kfold
+
+    folds = kfold(train.labels, cfg.split.cv_folds, cfg.seed)
+    oof: dict[str, np.ndarray] = {}
+    per_fold: list[dict[str, Any]] = []
+    for k, (tr, va) in enumerate(folds):
+        say(f"cross-validation fold {k + 1}/{len(folds)}: {len(tr)} training, {len(va)} validation lesions")
+        probs = fit_fold(train.subset(tr), train.subset(va), ckdir / f"fold{k + 1}")
+        row: dict[str, Any] = {"fold": k + 1, "n": int(len(va))}
+        for name, p in probs.items():
+            oof.setdefault(name, np.full(len(train.labels), np.nan))[va] = p
+            idx, y = targets(name, train.subset(va))
+            pk = np.asarray(p)[idx]
+            ok = ~np.isnan(pk)
+            row[name] = float(delong_auc(y[ok], pk[ok]).auc) if len(set(y[ok].tolist())) == 2 else None
+        per_fold.append(row)
+    out: dict[str, Any] = {"folds": len(folds), "per_fold": per_fold, "pooled": {}}
+    for name, p in oof.items():
+        idx, y = targets(name, train)
+        pk = p[idx]
+        ok = ~np.isnan(pk)
+        aucs = [r[name] for r in per_fold if r.get(name) is not None]
+        if len(set(y[ok].tolist())) < 2:
+            out["pooled"][name] = {"auc": {"value": None, "note": "one class only"}}
+            continue
+        a = delong_auc(y[ok], pk[ok])
+        out["pooled"][name] = {"auc": {"value": a.auc, "ci_low": a.ci_low, "ci_high": a.ci_high,
+                                       "method": "DeLong, pooled out-of-fold"},
+                               "fold_mean": float(np.mean(aucs)) if aucs else None,
+                               "fold_sd": float(np.std(aucs, ddof=1)) if len(aucs) > 1 else None}
+    return evaluate._clean(out)
+
+
+def _fll_targets(name: str, crops: Any) -> tuple[np.ndarray, np.ndarray]:
+    return np.arange(len(crops.labels)), crops.labels
+
+
 def run_fll(cfg: RunConfig, rt: Runtime, cohorts: Cohorts, spec: dict[str, Any], geometry: ContextGeometry,
             cache: Path, ckdir: Path, resume: bool, progress: bool, stop: list[int] | None, say: Say) -> dict[str, Any]:
     from ultrasound_reader.ai.fusion import fused_probability
@@ -64,6 +113,21 @@ def run_fll(cfg: RunConfig, rt: Runtime, cohorts: Cohorts, spec: dict[str, Any],
     if "LB" in stages:
         results["LB"] = fll.train_stage("LB", cfg, rt, spec, geometry, crops["training"], crops["internal"],
                                         ckdir / "LB.pt", resume, progress, stop, init_from=results["L"].state)
+    cv = None
+    if cfg.split.cv_folds:
+        def fit_fold(tr: Any, va: Any, folder: Path) -> dict[str, np.ndarray]:
+            r = {"L": fll.train_stage("L", cfg, rt, spec, geometry, tr, va, folder / "L.pt", resume, progress, stop)}
+            if "LB" in stages:
+                r["LB"] = fll.train_stage("LB", cfg, rt, spec, geometry, tr, va, folder / "LB.pt", resume, progress,
+                                          stop, init_from=r["L"].state)
+            out = {}
+            for name, res in r.items():
+                net = build_model("liver-fll", name, fll.architecture(cfg))
+                net.load_state_dict(res.state)
+                out[name] = fll.predict(net.to(rt.device), name, va, spec, rt.device)["prob"]
+            return out
+
+        cv = cross_validate(cfg, rt, crops["training"], ckdir, say, fit_fold, _fll_targets)
     if not rt.is_main:
         return {}
     arch = fll.architecture(cfg)
@@ -88,6 +152,8 @@ def run_fll(cfg: RunConfig, rt: Runtime, cohorts: Cohorts, spec: dict[str, Any],
         have = [(r["malignant"], r[name]) for r in train_rows if r[name] is not None]
         cutoffs[name] = evaluate.youden([a for a, _ in have], [b for _, b in have])
     metrics: dict[str, Any] = {"stages": {k: r.to_dict() for k, r in results.items()}}
+    if cv is not None:
+        metrics["cross_validation"] = cv
     fusion = nomogram = None
     if "LBC" in stages:
         say("Model^LBC: screening clinical factors and fitting the logistic fusion")
@@ -156,6 +222,19 @@ def run_soft_tissue(cfg: RunConfig, rt: Runtime, cohorts: Cohorts, spec: dict[st
     for k, name in enumerate(cfg.model.models):
         results[name] = st.train_model(name, cfg, rt, spec, geometry, crops["training"], crops["internal"],
                                        ckdir / f"{name}.pt", resume, progress, stop, k)
+    cv = None
+    if cfg.split.cv_folds:
+        def fit_fold(tr: Any, va: Any, folder: Path) -> dict[str, np.ndarray]:
+            out = {}
+            for k, name in enumerate(cfg.model.models):
+                res = st.train_model(name, cfg, rt, spec, geometry, tr, va, folder / f"{name}.pt", resume, progress,
+                                     stop, k)
+                net = build_model("soft-tissue", name, st.architecture(cfg))
+                net.load_state_dict(res.state)
+                out[name] = st.predict(net.to(rt.device), va, spec, rt.device)
+            return out
+
+        cv = cross_validate(cfg, rt, crops["training"], ckdir, say, fit_fold, st.targets)
     if not rt.is_main:
         return {}
     arch = st.architecture(cfg)
@@ -173,6 +252,8 @@ def run_soft_tissue(cfg: RunConfig, rt: Runtime, cohorts: Cohorts, spec: dict[st
                 row[name] = float(v)
         preds[cohort] = rows
     metrics: dict[str, Any] = {"stages": {k: r.to_dict() for k, r in results.items()}, "cohorts": {}}
+    if cv is not None:
+        metrics["cross_validation"] = cv
     cutoffs: dict[str, Any] = {}
     train_c = crops["training"]
     for name in nets:
