@@ -324,6 +324,7 @@ class ImageView(pg.GraphicsView):
             label.adjustSize()
             self._place(corner, label)
         label.setVisible(bool(text) and self._overlay_visible)
+        self._unoverlap()
 
     def overlay_text(self) -> dict[str, str]:
         """The text of each visible corner (tests read it)."""
@@ -349,4 +350,15 @@ class ImageView(pg.GraphicsView):
         for name, label in self._corners.items():
             label.adjustSize()
             self._place(name, label)
+        self._unoverlap()
         self.placeholder.setGeometry(0, 0, self.width(), self.height())
+
+    def _unoverlap(self) -> None:
+        """In a narrow view (e.g. side by side) the right corner text goes under/over the left one."""
+        for left, right, below in (("tl", "tr", True), ("bl", "br", False)):
+            a, b = self._corners[left], self._corners[right]
+            self._place(right, b)
+            if a.isHidden() or b.isHidden() or a.geometry().right() + 8 < b.geometry().left():
+                continue
+            y = a.geometry().bottom() + 4 if below else a.geometry().top() - b.height() - 4
+            b.move(b.x(), max(0, y))

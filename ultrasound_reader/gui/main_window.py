@@ -27,6 +27,7 @@ import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QDockWidget,
     QFileDialog,
     QLabel,
@@ -175,7 +176,7 @@ class MainWindow(QMainWindow):
         self._wire()
         self._restore_preferences()
         self._update_enabled()
-        self.resize(1280, 820)
+        self.resize(*self._default_size())
         geometry, state = self.prefs.window_state()
         if geometry is not None:
             self.restoreGeometry(geometry)
@@ -183,6 +184,14 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
 
     # ===================================================================== construction
+    def _default_size(self) -> tuple[int, int]:
+        """Up to 1600x1000 where the screen allows (image, ROI/factors column, results column), at least 1280x820."""
+        screen = self.screen() or QApplication.primaryScreen()
+        avail = screen.availableGeometry() if screen is not None else None
+        if avail is None:
+            return 1280, 820
+        return (max(1280, min(1600, int(avail.width() * 0.92))), max(820, min(1000, int(avail.height() * 0.92))))
+
     def _action(self, key: str, text: str, shortcut: QKeySequence | str | Sequence[str] | None = None,
                 slot: Any = None, checkable: bool = False, tip: str = "") -> QAction:
         action = QAction(text, self)
