@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 
 from ultrasound_reader.case import Case, ClinicalFactors
 

@@ -46,11 +46,12 @@ from ultrasound_reader.errors import UserError
 from ultrasound_reader.gui import theme
 from ultrasound_reader.gui.analysis import AnalysisController, AnalysisRun, Inputs, rois_key
 from ultrasound_reader.gui.bundles import BundleInfo, default_bundle, load_bundle_job, no_bundle_message, read_info
-from ultrasound_reader.gui.cam_controls import CamControls, select_cams
-from ultrasound_reader.gui.cam_view import CamLayer, CamThumbnails, CompareView, Overlay, Tile, make_overlay, thumbnail_rgb
+from ultrasound_reader.gui.cam_controls import CamControls
+from ultrasound_reader.gui.cam_display import CamDisplay
+from ultrasound_reader.gui.cam_view import CamThumbnails
 from ultrasound_reader.gui.curves_view import CurvesView
 from ultrasound_reader.gui.factors_form import FactorsForm, required_from_fusion
-from ultrasound_reader.gui.results_panel import ResultsPanel, fmt_prob, model_title
+from ultrasound_reader.gui.results_panel import ResultsPanel
 
 if TYPE_CHECKING:
     from ultrasound_reader.gui.main_window import MainWindow
@@ -101,14 +102,12 @@ class ReadingController(QObject):
         self._loading_user = False
         self._no_bundle_task: str | None = None
         self.run: AnalysisRun | None = None  # the result on screen
-        self.rois_stale = False
         self.auto_analyse = False  # analyse once case and bundle are both ready (the demo start)
         self._generation = -1
         self._syncing = False
         self._prefilling = False
         self._refused = False  # the results panel shows a "Cannot analyse" from analyse()
         self._auto_scheduled = False
-        self._holding = False  # while a result is being put up: one refresh of maps and thumbnails at the end
         self._link: Any = None  # nomogram_view.NomogramLink
         self.nomogram: Any = None  # nomogram_view.NomogramView, made with the first bundle
         # Dialog, replaceable (tests answer it directly).
@@ -275,24 +274,17 @@ class ReadingController(QObject):
         self.cancel_button.clicked.connect(lambda: self.cancel())
 
     def _build_image_layers(self) -> None:
-        self.layer = CamLayer()
-        self.w.image_view.add_layer(self.layer, self.layer.zValue())
-        self.compare = CompareView()
-        self.compare.hide()
-        self.w.view_splitter.addWidget(self.compare)
+        self.cams = CamDisplay(self.w, self.cam, self.thumbs, self.act_cam, self.act_side, self)
+        self.layer, self.compare = self.cams.layer, self.cams.compare
 
     def _wire(self) -> None:
         w = self.w
         w.caseChanged.connect(self._on_case_changed)
         w.roisChanged.connect(self._on_rois_changed)
         w.cineChanged.connect(self._on_cine_changed)
-        w.frameChanged.connect(lambda _i: self._refresh_cam())
-        w.image_view.windowLevelChanged.connect(lambda _wl: self._refresh_compare_frame())
-        w.image_view.view.sigRangeChanged.connect(lambda *_: self._follow_range())
         self.form.factorsChanged.connect(self._on_form_changed)
         self.results.roiActivated.connect(lambda rid, _image, _frame: self._go_to_roi(rid))
         self.thumbs.roiClicked.connect(self._go_to_roi)
-        self.cam.settingsChanged.connect(self._on_cam_settings)
         a = self.analysis
         a.started.connect(lambda _rid: self._on_started())
         a.progressed.connect(self._on_progress)
@@ -365,7 +357,6 @@ class ReadingController(QObject):
                 self.form.prefill_from_metadata(getattr(cine, "metadata", None))
             finally:
                 self._prefilling = False
-        self._refresh_cam()
 
     def _drop_refusal(self) -> None:
         """The input changed after a "Cannot analyse": the reason may be gone, so is the message."""
@@ -405,20 +396,14 @@ class ReadingController(QObject):
             self.results.set_stale(True, FACTORS_STALE)
         else:
             self.results.set_stale(False)
-        if rois_stale != self.rois_stale:
-            self.rois_stale = rois_stale
-            self._refresh_cam()
-            self._refresh_thumbs()
+        self.cams.set_stale(rois_stale)
 
     def _clear_result(self) -> None:
         self.run = None
-        self.rois_stale = False
         self.results.clear()
-        self.cam.set_models([])
-        self.thumbs.set_tiles([])
+        self.cams.show_run(None, {})
         if self._link is not None:
             self._link.set_model_probabilities(None)
-        self._refresh_cam()
 
     # ===================================================================== the bundle
     def _ensure_bundle(self, task: str) -> None:
@@ -613,19 +598,12 @@ class ReadingController(QObject):
 
     def _on_finished(self, run: AnalysisRun) -> None:
         self.run = run
-        self.rois_stale = False
         labels = case_rules.roi_labels(self.doc.case) if self.doc.case is not None else {}
         self.results.set_result(run.result, self.bundle.manifest if self.bundle is not None else None, labels)
         if self._link is not None:
             self._link.set_model_probabilities(run.result.probabilities)
-        self._holding = True
-        try:
-            self.cam.set_cams(run.result.cams)
-        finally:
-            self._holding = False
+        self.cams.show_run(run, labels)
         self._update_staleness()
-        self._refresh_cam()
-        self._refresh_thumbs()
         self._set_status(f"Analysed in {run.seconds:.1f} s")
         self._update_enabled()
 
@@ -648,94 +626,6 @@ class ReadingController(QObject):
     def last_stall_ms(self) -> float | None:
         """Longest event-loop stall of the last delivered analysis (ms)."""
         return self.analysis.last_run.longest_stall_ms if self.analysis.last_run is not None else None
-
-    # ===================================================================== Grad-CAM on screen
-    def _on_cam_settings(self, settings: Any) -> None:
-        for action, on in ((self.act_cam, self.cam.toggle.isChecked()),
-                           (self.act_side, settings.side_by_side)):
-            if action.isChecked() != on:
-                action.blockSignals(True)
-                action.setChecked(on)
-                action.blockSignals(False)
-        self._refresh_cam()
-        self._refresh_thumbs()
-
-    def cam_overlay_now(self) -> Overlay | None:
-        """The overlay for the image and frame on screen under the current settings (None: none)."""
-        run, view = self.run, self.w.image_view
-        if run is None or self.rois_stale or view.raw is None or self.ctl.image_index is None:
-            return None
-        h, w = view.raw.shape[:2]
-        return make_overlay(run.result.cams, h, w, self.cam.settings(), image=self.ctl.image_index,
-                            frame=view.frame_index)
-
-    def _refresh_cam(self) -> None:
-        if self._holding:
-            return
-        settings = self.cam.settings()
-        overlay = self.cam_overlay_now()
-        side = settings.side_by_side and self.w.image_view.raw is not None
-        self.layer.show_overlay(None if side else overlay)
-        if side:
-            self.compare.layer.show_overlay(overlay)
-            output = model_title(settings.model or "") if settings.model else ""
-            self.compare.set_caption(f"Grad-CAM {output}" if overlay is not None else
-                                     "Grad-CAM: no map on this frame" if self.run is not None and not self.rois_stale
-                                     else "Grad-CAM: analyse first")
-            if not self.compare.isVisible():
-                self.compare.show()
-                sizes = self.w.view_splitter.sizes()
-                total = sum(sizes)
-                self.w.view_splitter.setSizes([total // 2, total - total // 2])
-            self._refresh_compare_frame()
-        elif self.compare.isVisible():
-            self.compare.hide()
-            self.compare.layer.show_overlay(None)
-
-    def _refresh_compare_frame(self) -> None:
-        if self.compare.isVisible():
-            self.compare.set_frame(self.w.image_view.image_item.image)
-            self._follow_range()
-
-    def _follow_range(self) -> None:
-        if self.compare.isVisible():
-            self.compare.follow(self.w.image_view.view.viewRect())
-
-    def _refresh_thumbs(self) -> None:
-        if self._holding:
-            return
-        run, case = self.run, self.doc.case
-        if run is None or case is None:
-            self.thumbs.set_tiles([])
-            return
-        settings = self.cam.settings()
-        labels = case_rules.roi_labels(case)
-        tiles = []
-        for row in run.result.per_image:
-            rid = str(row.get("roi_id", ""))
-            mine = [c for c in run.result.cams if c.roi_id == rid]
-            if not mine:
-                continue
-            first = mine[0]
-            crop = run.crops.get((first.image, first.frame, tuple(int(v) for v in first.bbox)))
-            if crop is None:
-                continue
-            chosen = select_cams(mine, settings.model)
-            rgb = thumbnail_rgb(crop, chosen, settings)
-            score = row.get(settings.model or "")
-            name = labels.get(rid, rid[:6])
-            caption = f"{name} · fr {int(row.get('frame', 0)) + 1}"
-            if isinstance(score, float):
-                caption += f"\n{settings.model} {fmt_prob(score)}"
-            elif row.get("lb_type"):
-                caption += f"\n{row['lb_type']}"
-            tip = (f"{name}: {row.get('kind', '')} ROI, image {int(row.get('image', 0)) + 1}, frame "
-                   f"{int(row.get('frame', 0)) + 1}" + ("" if chosen or not settings.enabled
-                                                        else f" (no {settings.model} map for this ROI)")
-                   + (" — ROIs changed since the analysis" if self.rois_stale else ""))
-            tiles.append(Tile(rid, caption, rgb, tip))
-        self.thumbs.set_tiles(tiles)
-        self.thumbs.setEnabled(not self.rois_stale)
 
     def _go_to_roi(self, roi_id: str) -> None:
         case = self.doc.case
