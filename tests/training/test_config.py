@@ -39,6 +39,7 @@ BASE = {"name": "x", "task": "liver-fll", "data": {"root": "/data"}}
     ({**BASE, "split": {"method": "centre"}}, "split.external_centres:"),
     ({**BASE, "split": {"validation_fraction": 1.5}}, "split.validation_fraction:"),
     ({**BASE, "fusion": {"factors": ["shoe_size"]}}, "fusion.factors:"),
+    ({**BASE, "fusion": {"fit_on": "cv"}}, "fusion.fit_on: 'cv' needs split.cv_folds"),
     ({**BASE, "task": "kidney"}, "task: must be one of"),
     ({"name": "x", "task": "liver-fll"}, "data.root: missing"),
     ({**BASE, "data": "nope"}, "data: must be a table"),

@@ -107,3 +107,15 @@ def test_cross_validation_reports_per_fold_and_pooled_out_of_fold_auc(soft_phant
     pooled = cv["pooled"]["DLM-1"]["auc"]
     assert 0.0 <= pooled["value"] <= 1.0 and pooled["method"].startswith("DeLong")
     assert (tmp_path / "cv" / "checkpoints" / "fold2" / "DLM-1.pt").is_file()
+
+
+@pytest.mark.slow
+def test_lbc_fitted_on_out_of_fold_scores(liver_phantom: Path, tmp_path: Path, crop_cache: Path) -> None:
+    cfg = load_config(CONFIGS / "tiny.toml", [
+        f"data.root={liver_phantom}", f"data.cache={crop_cache}", "split.cv_folds=2", "fusion.fit_on='cv'",
+        f"output.run_dir={tmp_path / 'run'}"])
+    result = train(cfg, progress=False)
+    assert result["bundle_check"]["consistent"]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["fusion"]["fitted_on"] == "cv" and set(metrics["cross_validation"]["pooled"]) == {"L", "LB"}
+    assert load_bundle(tmp_path / "run" / "bundle").manifest["thresholds"]["LBC"]["cohort"].endswith("(out-of-fold)")

@@ -145,7 +145,7 @@ class FusionConfig:
 
     factors: tuple[str, ...] = FLL_FACTORS  # candidates, screened univariably then multivariably
     p_threshold: float = 0.05
-    fit_on: Literal["training", "internal"] = "training"
+    fit_on: Literal["training", "internal", "cv"] = "training"
 
 
 @dataclass
@@ -376,6 +376,8 @@ def _check(cfg: RunConfig, where: str) -> None:
     unknown = [f for f in cfg.fusion.factors if f not in FLL_FACTORS]
     if unknown:
         fail("fusion.factors", f"unknown factor {unknown[0]!r} (known: {', '.join(FLL_FACTORS)})", unknown[0])
+    if cfg.fusion.fit_on == "cv" and cfg.task == "liver-fll" and (s.cv_folds < 2 or "LB" not in m.stages):
+        fail("fusion.fit_on", "'cv' needs split.cv_folds >= 2 and the LB stage", cfg.fusion.fit_on)
     if not 0.0 < cfg.fusion.p_threshold < 1.0:
         fail("fusion.p_threshold", "must be between 0 and 1", cfg.fusion.p_threshold)
 

@@ -112,6 +112,7 @@ def model_card(manifest: dict[str, Any], metrics: dict[str, Any], cfg: RunConfig
     fusion = metrics.get("fusion")
     if fusion:
         on = fusion.get("fitted_on", "training")
+        on = "training (out-of-fold Model^LB scores)" if on == "cv" else on
         head += ["", f"## Model^LBC factor selection ({on} cohort)", "",
                  f"Univariable then multivariable logistic regression, p < {cfg.fusion.p_threshold}, fitted on the "
                  f"{on} cohort (Model^LB score of each lesion plus the kept factors), and the LBC cut-off chosen "

@@ -50,8 +50,11 @@ def _prepare_all(prepare: Callable[..., Any], sets: dict[str, DataSet], rt: Runt
 
 def cross_validate(cfg: RunConfig, rt: Runtime, train: Any, ckdir: Path, say: Say,
                    fit_fold: Callable[[Any, Any, Path], dict[str, np.ndarray]],
-                   targets: Callable[[str, Any], tuple[np.ndarray, np.ndarray]]) -> dict[str, Any]:
+                   targets: Callable[[str, Any], tuple[np.ndarray, np.ndarray]]
+                   ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """k-fold CV of the training cohort: per-fold and pooled out-of-fold AUCs of every output.
+
+    Returns the summary and the out-of-fold probabilities by output (training-cohort order).
 
     ``fit_fold(train_crops, val_crops, folder)`` trains on one fold's training part and
     returns lesion probabilities of its validation part by output name (NaN where an
@@ -89,7 +92,7 @@ def cross_validate(cfg: RunConfig, rt: Runtime, train: Any, ckdir: Path, say: Sa
                                        "method": "DeLong, pooled out-of-fold"},
                                "fold_mean": float(np.mean(aucs)) if aucs else None,
                                "fold_sd": float(np.std(aucs, ddof=1)) if len(aucs) > 1 else None}
-    return evaluate._clean(out)
+    return evaluate._clean(out), oof
 
 
 def _fll_targets(name: str, crops: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -113,7 +116,7 @@ def run_fll(cfg: RunConfig, rt: Runtime, cohorts: Cohorts, spec: dict[str, Any],
     if "LB" in stages:
         results["LB"] = fll.train_stage("LB", cfg, rt, spec, geometry, crops["training"], crops["internal"],
                                         ckdir / "LB.pt", resume, progress, stop, init_from=results["L"].state)
-    cv = None
+    cv, oof = None, {}
     if cfg.split.cv_folds:
         def fit_fold(tr: Any, va: Any, folder: Path) -> dict[str, np.ndarray]:
             r = {"L": fll.train_stage("L", cfg, rt, spec, geometry, tr, va, folder / "L.pt", resume, progress, stop)}
@@ -127,7 +130,7 @@ def run_fll(cfg: RunConfig, rt: Runtime, cohorts: Cohorts, spec: dict[str, Any],
                 out[name] = fll.predict(net.to(rt.device), name, va, spec, rt.device)["prob"]
             return out
 
-        cv = cross_validate(cfg, rt, crops["training"], ckdir, say, fit_fold, _fll_targets)
+        cv, oof = cross_validate(cfg, rt, crops["training"], ckdir, say, fit_fold, _fll_targets)
     if not rt.is_main:
         return {}
     arch = fll.architecture(cfg)
@@ -158,7 +161,11 @@ def run_fll(cfg: RunConfig, rt: Runtime, cohorts: Cohorts, spec: dict[str, Any],
     if "LBC" in stages:
         say("Model^LBC: screening clinical factors and fitting the logistic fusion")
         fit_cohort = cfg.fusion.fit_on
-        fit_rows, fit_set = preds[fit_cohort], sets[fit_cohort]
+        if fit_cohort == "cv":  # cross-fitted: each training lesion scored by a Model^LB that never saw it
+            fit_rows = [dict(r, LB=None if np.isnan(v) else float(v)) for r, v in zip(train_rows, oof["LB"])]
+            fit_set = sets["training"]
+        else:
+            fit_rows, fit_set = preds[fit_cohort], sets[fit_cohort]
         use = [i for i, r in enumerate(fit_rows) if r["LB"] is not None]
         try:
             fit, nomo = fit_lbc([fit_rows[i]["LB"] for i in use], [fit_set.samples[i].case.factors for i in use],
@@ -174,9 +181,12 @@ def run_fll(cfg: RunConfig, rt: Runtime, cohorts: Cohorts, spec: dict[str, Any],
                 for row, s in zip(preds[cohort], ds.samples):
                     row["LBC"] = (None if row["LB"] is None else
                                   fused_probability(fusion, s.case.factors, {"LB": row["LB"]})[0])
-            # The LBC cut-off comes from the cohort its regression was fitted on.
-            have = [(r["malignant"], r["LBC"]) for r in fit_rows if r["LBC"] is not None]
-            cutoffs["LBC"] = evaluate.youden([a for a, _ in have], [b for _, b in have], fit_cohort)
+            # The LBC cut-off comes from the scores its regression was fitted on.
+            have = [(r["malignant"], fused_probability(fusion, s.case.factors, {"LB": r["LB"]})[0])
+                    for r, s in zip(fit_rows, fit_set.samples) if r["LB"] is not None]
+            have = [(a, b) for a, b in have if b is not None]
+            cutoffs["LBC"] = evaluate.youden([a for a, _ in have], [b for _, b in have],
+                                             "training (out-of-fold)" if fit_cohort == "cv" else fit_cohort)
     outputs = [n for n in ("L", "LB", "LBC") if n in cutoffs]
     metrics["cohorts"] = {}
     for cohort, ds in sets.items():
@@ -234,7 +244,7 @@ def run_soft_tissue(cfg: RunConfig, rt: Runtime, cohorts: Cohorts, spec: dict[st
                 out[name] = st.predict(net.to(rt.device), va, spec, rt.device)
             return out
 
-        cv = cross_validate(cfg, rt, crops["training"], ckdir, say, fit_fold, st.targets)
+        cv, _ = cross_validate(cfg, rt, crops["training"], ckdir, say, fit_fold, st.targets)
     if not rt.is_main:
         return {}
     arch = st.architecture(cfg)
