@@ -65,6 +65,11 @@ def _auc(truth: np.ndarray, prob: np.ndarray) -> dict[str, Any]:
     return {"value": a.auc, "ci_low": a.ci_low, "ci_high": a.ci_high, "method": "DeLong"}
 
 
+def calibration_bins(n: int) -> int:
+    """Quantile bins of the calibration curve: 10 as usual, fewer for small cohorts (~15 lesions a bin)."""
+    return int(np.clip(n // 15, 3, 10))
+
+
 def _calibration(truth: np.ndarray, prob: np.ndarray) -> dict[str, Any]:
     from ultrasound_reader.stats import calibration as cal
 
@@ -79,7 +84,7 @@ def _calibration(truth: np.ndarray, prob: np.ndarray) -> dict[str, Any]:
         out["hosmer_lemeshow"] = {"statistic": hl.statistic, "df": hl.df, "p": hl.p}
     except UserError as exc:
         out["hosmer_lemeshow"] = {"note": str(exc)}
-    out["curve"] = cal.calibration_curve(truth, prob, bins=10)
+    out["curve"] = cal.calibration_curve(truth, prob, bins=calibration_bins(len(truth)))
     return out
 
 
@@ -150,7 +155,7 @@ def plots(folder, cohort: str, truth: Sequence[int], probs: dict[str, Sequence[f
                      "ci": (a.ci_low, a.ci_high) if math.isfinite(a.ci_low) else None}
         if bm is not None:
             roc[name]["operating_point"] = {"sensitivity": bm.sensitivity.value, "specificity": bm.specificity.value}
-        cal[name] = calibration_curve(yk, pk, bins=10)
+        cal[name] = calibration_curve(yk, pk, bins=calibration_bins(len(yk)))
         dca[name] = net_benefit(yk, pk).to_dict()
     if not roc:
         return []
