@@ -19,6 +19,7 @@ import datetime as _dt
 import hashlib
 import json
 import math
+import os
 import shutil
 import tempfile
 import threading
@@ -285,6 +286,12 @@ def save_bundle(folder: str | Path, manifest: dict[str, Any], weights: dict[str,
         (tmp / MODEL_CARD).write_text(model_card or render_model_card(m), encoding="utf-8")
         m["files"] = {rel: sha256_file(tmp / rel) for rel in sorted(m["files"])}
         (tmp / MANIFEST).write_text(json.dumps(m, indent=2) + "\n", encoding="utf-8")
+        # mkdtemp and safetensors make owner-only files; a bundle is shared read-only data.
+        umask = os.umask(0)
+        os.umask(umask)
+        for path in tmp.iterdir():
+            path.chmod(0o666 & ~umask)
+        tmp.chmod(0o777 & ~umask)
         if folder.exists():
             shutil.rmtree(folder)
         tmp.replace(folder)
