@@ -14,8 +14,6 @@ from types import SimpleNamespace
 
 import pytest
 
-pytest.importorskip("PySide6")
-pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QEvent, QPoint, QPointF, QSettings, Qt  # noqa: E402
 from PySide6.QtGui import QMouseEvent, QWheelEvent  # noqa: E402

@@ -16,8 +16,7 @@ CONFIGS = Path(__file__).resolve().parents[2] / "ultrasound_reader" / "training"
 @pytest.mark.slow
 def test_torchrun_two_processes_on_cpu(soft_phantom: Path, tmp_path: Path, crop_cache: Path) -> None:
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
-    if torchrun is None:
-        pytest.skip("torchrun not installed beside this Python")
+    assert torchrun, "torchrun (installed with torch) was not found beside this Python"
     run_dir = tmp_path / "run"
     p = subprocess.run(
         [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "ultrasound_reader", "train",
