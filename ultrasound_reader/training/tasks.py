@@ -24,6 +24,18 @@ from ultrasound_reader.training.runtime import Runtime
 Say = Callable[[str], None]
 
 
+def _trained_nets(task: str, arch: Any, results: dict[str, Any], fp16: bool) -> dict[str, Any]:
+    """The selected weights of each trained model as networks (rounded through fp16 if exported so)."""
+    from ultrasound_reader.training.run import _round_fp16
+
+    nets = {}
+    for name, r in results.items():
+        net = build_model(task, name, arch)
+        net.load_state_dict(r.state)
+        nets[name] = _round_fp16(net) if fp16 else net
+    return nets
+
+
 def _cohorts(c: Cohorts) -> dict[str, DataSet]:
     out = {"training": c.train, "internal": c.internal}
     if c.external is not None and len(c.external):
@@ -104,7 +116,7 @@ def run_fll(cfg: RunConfig, rt: Runtime, cohorts: Cohorts, spec: dict[str, Any],
     from ultrasound_reader.ai.fusion import fused_probability
     from ultrasound_reader.training import fll
     from ultrasound_reader.training.fusion import fit_lbc
-    from ultrasound_reader.training.run import _round_fp16, _strata
+    from ultrasound_reader.training.run import _strata
 
     stages = cfg.model.stages
     sets = _cohorts(cohorts)
@@ -134,11 +146,7 @@ def run_fll(cfg: RunConfig, rt: Runtime, cohorts: Cohorts, spec: dict[str, Any],
     if not rt.is_main:
         return {}
     arch = fll.architecture(cfg)
-    nets = {}
-    for name, r in results.items():
-        net = build_model("liver-fll", name, arch)
-        net.load_state_dict(r.state)
-        nets[name] = _round_fp16(net) if cfg.output.fp16 else net
+    nets = _trained_nets("liver-fll", arch, results, cfg.output.fp16)
     say("predicting every cohort")
     preds: dict[str, list[dict[str, Any]]] = {}
     for cohort, c in crops.items():
@@ -224,7 +232,7 @@ def run_soft_tissue(cfg: RunConfig, rt: Runtime, cohorts: Cohorts, spec: dict[st
                     cache: Path, ckdir: Path, resume: bool, progress: bool, stop: list[int] | None,
                     say: Say) -> dict[str, Any]:
     from ultrasound_reader.training import soft_tissue as st
-    from ultrasound_reader.training.run import _round_fp16, _strata
+    from ultrasound_reader.training.run import _strata
 
     sets = _cohorts(cohorts)
     crops = _prepare_all(st.prepare, sets, rt, say, spec=spec, geometry=geometry, cache=cache, note=say)
@@ -248,11 +256,7 @@ def run_soft_tissue(cfg: RunConfig, rt: Runtime, cohorts: Cohorts, spec: dict[st
     if not rt.is_main:
         return {}
     arch = st.architecture(cfg)
-    nets = {}
-    for name, r in results.items():
-        net = build_model("soft-tissue", name, arch)
-        net.load_state_dict(r.state)
-        nets[name] = _round_fp16(net) if cfg.output.fp16 else net
+    nets = _trained_nets("soft-tissue", arch, results, cfg.output.fp16)
     say("predicting every cohort")
     preds: dict[str, list[dict[str, Any]]] = {}
     for cohort, c in crops.items():
