@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -75,22 +76,43 @@ def _in_fov(probe: bmode.Probe, x: np.ndarray, z: np.ndarray, inset_mm: float) -
                 and np.all(z < probe.depth_mm - inset_mm))
 
 
+class _Setup(NamedTuple):
+    """What every case starts from: its labels, anatomy, screen and beamformed scene."""
+
+    rng: np.random.Generator
+    labels: Any
+    style: Any
+    anatomy: Any
+    probe: bmode.Probe
+    geom: bmode.ScreenGeometry
+    scene: bmode.Scene
+    fov: Any
+    sc_maps: Any
+
+
+def _set_up(task: str, seed: int, index: int, draw: Callable[..., Any], build: Callable[..., Any]) -> _Setup:
+    # The order of random draws is part of the output: same seed, same bytes.
+    rng = case_rng(task, seed, index)
+    labels = draw(rng)
+    style = screen.STYLES[labels.centre]
+    anatomy = build(rng, labels, style)
+    probe = anatomy.probe
+    geom = screen.screen_geometry(probe, style)
+    scene = bmode.Scene(rng, anatomy.grid, anatomy.maps, anatomy.settings, display_mm=geom.mm_per_px)
+    fov = bmode.field_of_view_bounds(probe, geom)
+    return _Setup(rng, labels, style, anatomy, probe, geom, scene, fov,
+                  bmode.scan_conversion_maps(scene.beam_grid, geom, fov))
+
+
 # -- liver -----------------------------------------------------------------------------------
 
 
 def make_liver(seed: int, index: int, out_dir: Path, options: Options = Options()) -> tuple[Case, Truth]:
     from ultrasound_reader.phantom.liver import build_liver
 
-    rng = case_rng("liver", seed, index)
-    labels = lab.draw_liver(rng)
-    style = screen.STYLES[labels.centre]
-    anatomy = build_liver(rng, labels, style)
-    probe = anatomy.probe
-    geom = screen.screen_geometry(probe, style)
-    scene = bmode.Scene(rng, anatomy.grid, anatomy.maps, anatomy.settings, display_mm=geom.mm_per_px)
+    rng, labels, style, anatomy, probe, geom, scene, fov, sc_maps = _set_up(
+        "liver", seed, index, lab.draw_liver, build_liver)
     fps = float(rng.choice([15.0, 18.0, 20.0, 24.0]))
-    fov = bmode.field_of_view_bounds(probe, geom)
-    sc_maps = bmode.scan_conversion_maps(scene.beam_grid, geom, fov)
 
     # breathing that keeps the lesion in view (shrink the excursion if it would not)
     outline = anatomy.lesion.outline(128)
@@ -203,15 +225,8 @@ def make_soft_tissue(seed: int, index: int, out_dir: Path, options: Options = Op
     from ultrasound_reader.phantom.motion import still
     from ultrasound_reader.phantom.soft_tissue import build_soft_tissue
 
-    rng = case_rng("soft-tissue", seed, index)
-    labels = lab.draw_soft_tissue(rng)
-    style = screen.STYLES[labels.centre]
-    anatomy = build_soft_tissue(rng, labels, style)
-    probe = anatomy.probe
-    geom = screen.screen_geometry(probe, style)
-    scene = bmode.Scene(rng, anatomy.grid, anatomy.maps, anatomy.settings, display_mm=geom.mm_per_px)
-    fov = bmode.field_of_view_bounds(probe, geom)
-    sc_maps = bmode.scan_conversion_maps(scene.beam_grid, geom, fov)
+    rng, labels, style, anatomy, probe, geom, scene, fov, sc_maps = _set_up(
+        "soft-tissue", seed, index, lab.draw_soft_tissue, build_soft_tissue)
     date, time_, shown = _study_datetime(rng)
     cid = case_id("soft-tissue", seed, index)
     patient = f"PHANTOM^SOFT^{index:04d}"
