@@ -46,14 +46,44 @@ def build_parser(available_only: bool = False) -> argparse.ArgumentParser:
     for name, (module_name, help_text) in COMMANDS.items():
         try:
             module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if not (exc.name or "").startswith("ultrasound_reader"):
-                raise
-            continue  # not built yet
+        except ImportError as exc:
+            # A registered command whose module cannot be imported is a broken
+            # installation or a bug, never "not built yet": keep the command in
+            # the parser so that calling it reports why (exit 2), and let the
+            # other commands run.
+            # it takes whatever follows (no option prefix, so "--x" is not an error)
+            p = sub.add_parser(name, help=f"{help_text} [unavailable: {_import_failure(module_name, exc)}]",
+                               description=help_text, prefix_chars="\0", add_help=False)
+            p.add_argument("_ignored", nargs="*", help=argparse.SUPPRESS)
+            p.set_defaults(_run=_broken_command(module_name, exc))
+            continue
         p = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser
+
+
+class CommandUnavailable(RuntimeError):
+    """A registered sub-command's module failed to import (an internal error, exit 2)."""
+
+
+def _import_failure(module_name: str, exc: ImportError) -> str:
+    missing = getattr(exc, "name", None)
+    if isinstance(exc, ModuleNotFoundError) and missing:
+        if missing.split(".")[0] == "ultrasound_reader":
+            return f"{module_name} cannot be imported: the module {missing} is missing from this installation"
+        return (f"{module_name} cannot be imported: the package {missing.split('.')[0]!r} is not installed "
+                "(reinstall ultrasound-reader with its dependencies)")
+    return f"{module_name} cannot be imported: {type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
+def _broken_command(module_name: str, exc: ImportError):
+    reason = _import_failure(module_name, exc)
+
+    def run(args: argparse.Namespace) -> int:
+        raise CommandUnavailable(reason) from exc
+
+    return run
 
 
 
@@ -89,6 +119,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except BrokenPipeError:
         return 0
+    except CommandUnavailable as exc:
+        logging.getLogger("ultrasound_reader").debug("command unavailable", exc_info=True)
+        print(f"ultrasound-reader {args.command}: internal error: {exc}", file=sys.stderr)
+        return 2
     except Exception as exc:  # internal error: one line, details only with -v
         logging.getLogger("ultrasound_reader").debug("internal error", exc_info=True)
         print(
