@@ -15,7 +15,7 @@ the command line) replace single values before validation, e.g.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -24,6 +24,11 @@ from typing import Any, Literal
 
 from ultrasound_reader.case import TASKS
 from ultrasound_reader.errors import UserError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, published as tomli (declared in pyproject)
+    import tomli as tomllib
 
 # FLL clinical-ultrasonic factors that may enter the Model^LBC logistic fusion
 # (Yang et al. 2020, Table 2); see training/fusion.py for their coding.

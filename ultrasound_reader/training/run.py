@@ -32,7 +32,7 @@ import torch
 from ultrasound_reader.case import size_band
 from ultrasound_reader.errors import UserError
 from ultrasound_reader.training import evaluate, export
-from ultrasound_reader.training.config import RunConfig, dump_toml, parse
+from ultrasound_reader.training.config import RunConfig, dump_toml, parse, tomllib
 from ultrasound_reader.training.crops import ContextGeometry
 from ultrasound_reader.training.dataset import Cohorts, DataSet, make_cohorts
 from ultrasound_reader.training.loop import StopRequested
@@ -64,8 +64,6 @@ def prepare_run_dir(cfg: RunConfig, rt: Runtime, resume: bool) -> Path:
     if resume:
         if not saved.is_file():
             raise UserError(f"{run_dir}: nothing to resume (no config.toml there); start without --resume")
-        import tomllib
-
         old = _flat(tomllib.loads(saved.read_text(encoding="utf-8")))
         new = _flat(cfg.raw)
         for key in sorted(set(old) | set(new)):
