@@ -59,6 +59,26 @@ def _free(key: str) -> bool:
 
 
 def prepare_run_dir(cfg: RunConfig, rt: Runtime, resume: bool) -> Path:
+    """Check and set up the run folder: rank 0 alone, then every rank learns the outcome.
+
+    Only rank 0 looks at the folder: another rank checking "exists and is not empty"
+    could see the ``config.toml`` rank 0 has just written and refuse, leaving rank 0
+    alone at the barrier. Rank 0's refusal reaches the other ranks, which refuse the
+    same way instead of waiting for it forever.
+    """
+    error = None
+    if rt.is_main:
+        try:
+            _set_up_run_dir(cfg, resume)
+        except UserError as exc:
+            error = str(exc)
+    error = rt.broadcast_from_main(error)
+    if error is not None:
+        raise UserError(error)
+    return cfg.run_dir
+
+
+def _set_up_run_dir(cfg: RunConfig, resume: bool) -> None:
     run_dir = cfg.run_dir
     saved = run_dir / "config.toml"
     if resume:
@@ -74,14 +94,10 @@ def prepare_run_dir(cfg: RunConfig, rt: Runtime, resume: bool) -> Path:
         if not cfg.output.overwrite:
             raise UserError(f"{run_dir}: run folder exists and is not empty; continue it with --resume, or set "
                             "output.overwrite = true (or choose another output.run_dir)")
-        if rt.is_main:
-            shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
-    if rt.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        saved.write_text(f"# as run by ultrasound-reader train (from {cfg.source})\n" + dump_toml(cfg.raw),
-                         encoding="utf-8")
-    rt.barrier()
-    return run_dir
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    saved.write_text(f"# as run by ultrasound-reader train (from {cfg.source})\n" + dump_toml(cfg.raw),
+                     encoding="utf-8")
 
 
 def _cohort_dict(c: Cohorts) -> dict[str, Any]:

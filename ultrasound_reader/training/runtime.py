@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import random
 from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -31,6 +33,14 @@ class Runtime:
     def barrier(self) -> None:
         if self.distributed:
             torch.distributed.barrier()
+
+    def broadcast_from_main(self, obj: Any) -> Any:
+        """Rank 0's ``obj`` on every rank (picklable; also a barrier)."""
+        if not self.distributed:
+            return obj
+        box = [obj]
+        torch.distributed.broadcast_object_list(box, src=0)
+        return box[0]
 
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
         """The model as the optimiser should see it: DDP-wrapped when distributed."""
