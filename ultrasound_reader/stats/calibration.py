@@ -87,9 +87,7 @@ class CalibrationFit:
 
 
 def calibration_intercept_slope(truth: object, prob: object) -> CalibrationFit:
-    import statsmodels.api as sm
-
-    from ultrasound_reader.stats.logistic import fit_logistic
+    from ultrasound_reader.stats.logistic import binomial_glm, fit_logistic
 
     c = complete_cases(truth, prob)
     p = c.scores[0]
@@ -99,8 +97,11 @@ def calibration_intercept_slope(truth: object, prob: object) -> CalibrationFit:
         notes.append(f"probabilities of exactly 0 or 1 clipped to [{_LOGIT_EPS}, 1 - {_LOGIT_EPS}] for the logit")
     lp = stats.logistic.ppf(np.clip(p, _LOGIT_EPS, 1 - _LOGIT_EPS))
     fit = fit_logistic(pd.DataFrame({"y": c.truth, "lp": lp}), "y", ["lp"])
-    notes += fit.warnings
-    off = sm.GLM(c.truth.astype(float), np.ones((p.size, 1)), family=sm.families.Binomial(), offset=lp).fit()
+    off, off_separation = binomial_glm(c.truth.astype(float), np.ones((p.size, 1)), offset=lp)
+    if fit.separation or off_separation:
+        notes.append("perfect separation: the probabilities order every case correctly, so the calibration "
+                     "intercept and slope are not finite estimates")
+    notes += [w for w in fit.warnings if "separation" not in w]
     return CalibrationFit(float(fit.coef[0]), float(fit.coef[1]), float(fit.se[0]), float(fit.se[1]),
                           float(off.params[0]), notes)
 

@@ -26,7 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ultrasound_reader.stats.evaluate import evaluate_scores, format_report, read_table, write_plots
+    from ultrasound_reader.stats.evaluate import evaluate_scores, format_report, write_plots
+    from ultrasound_reader.stats.inputs import library_warnings, read_table
     from ultrasound_reader.stats.jsonutil import jsonable
 
     if args.boot < 0:
@@ -34,14 +35,18 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.conf_level < 1:
         raise UserError("--conf-level must lie between 0 and 1")
     df = read_table(args.table)
-    result = evaluate_scores(df, args.truth, args.score, args.by, args.size_band, args.boot, args.seed,
-                             args.conf_level, band=bool(args.plots), source=args.table)
-    if args.plots:
-        result["plots"] = [str(p) for p in write_plots(result, args.plots)]
+    with library_warnings() as caught:
+        result = evaluate_scores(df, args.truth, args.score, args.by, args.size_band, args.boot, args.seed,
+                                 args.conf_level, band=bool(args.plots), source=args.table)
+        if args.plots:
+            result["plots"] = [str(p) for p in write_plots(result, args.plots)]
+    result["warnings"] = caught
     if args.json:
         print(json.dumps(jsonable(result), allow_nan=False))
     else:
         print(format_report(result))
+        for w in caught:
+            print(f"warning: {w}")
         for p in result.get("plots", []):
             print(f"wrote {p}")
     return 0

@@ -35,10 +35,11 @@ def _split(text: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ultrasound_reader.stats.evaluate import read_table, require_columns
+    from ultrasound_reader.stats.inputs import library_warnings, read_table, require_columns
     from ultrasound_reader.stats.jsonutil import jsonable
     from ultrasound_reader.stats.logistic import fit_logistic, screen_and_fit
     from ultrasound_reader.stats.nomogram import Nomogram, datadist
+    from ultrasound_reader.stats.texttable import aligned, number
 
     predictors = _split(args.predictors)
     categorical = _split(args.categorical)
@@ -49,31 +50,32 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--categorical: {', '.join(stray)} not among --predictors")
     df = read_table(args.table)
     require_columns(df, [args.outcome, *predictors], args.table)
-    screening = None
-    if args.screen is not None:
-        if not 0 < args.screen <= 1:
-            raise UserError("--screen must be a p-value threshold in (0, 1]")
-        screening = screen_and_fit(df, args.outcome, predictors, categorical, args.screen)
-        if screening.multivariable is None:
-            raise UserError(f"no predictor reached univariable p < {args.screen}; nothing to fit")
-        fit = screening.multivariable
-    else:
-        fit = fit_logistic(df, args.outcome, predictors, categorical)
-    used = fit.predictors
-    # datadist on the rows the model was fitted on (complete cases), as rms does
-    rows = df.dropna(subset=[args.outcome, *used])
-    nomo = Nomogram.from_fit(fit, datadist(rows, used, [c for c in categorical if c in used]))
-    spec = nomo.to_dict()
-    if args.spec_out:
-        out = Path(args.spec_out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(jsonable(spec), indent=2, allow_nan=False) + "\n")
-    if args.plot:
-        from ultrasound_reader.stats.plots import plot_nomogram
+    with library_warnings() as caught:
+        screening = None
+        if args.screen is not None:
+            if not 0 < args.screen <= 1:
+                raise UserError("--screen must be a p-value threshold in (0, 1]")
+            screening = screen_and_fit(df, args.outcome, predictors, categorical, args.screen)
+            if screening.multivariable is None:
+                raise UserError(f"no predictor reached univariable p < {args.screen}; nothing to fit")
+            fit = screening.multivariable
+        else:
+            fit = fit_logistic(df, args.outcome, predictors, categorical)
+        used = fit.predictors
+        # datadist on the rows the model was fitted on (complete cases), as rms does
+        rows = df.dropna(subset=[args.outcome, *used])
+        nomo = Nomogram.from_fit(fit, datadist(rows, used, [c for c in categorical if c in used]))
+        spec = nomo.to_dict()
+        if args.spec_out:
+            out = Path(args.spec_out)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(jsonable(spec), indent=2, allow_nan=False) + "\n")
+        if args.plot:
+            from ultrasound_reader.stats.plots import plot_nomogram
 
-        plot_nomogram(spec, args.plot)
+            plot_nomogram(spec, args.plot)
     result = {"model": fit.to_dict(), "screening": None if screening is None else screening.to_dict(),
-              "nomogram_tables": nomo.tables(), "nomogram": spec}
+              "nomogram_tables": nomo.tables(), "nomogram": spec, "warnings": caught}
     if args.json:
         print(json.dumps(jsonable(result), allow_nan=False))
         return 0
@@ -83,11 +85,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"univariable screening (p < {screening.p_threshold}): "
               + ", ".join(f"{k} p={screening.univariable_p(k):.3g}" for k in screening.univariable)
               + f" -> selected {', '.join(screening.selected)}")
-    print(f"{'term':<16}{'coef':>10}{'SE':>9}{'OR':>10}{'95% CI':>22}{'p':>10}")
-    for r in fit.table():
-        ci = "{:.3f}-{:.3f}".format(r["or_ci_low"], r["or_ci_high"])
-        print(f"{r['term']:<16}{r['coef']:>10.4f}{r['se']:>9.4f}{r['or']:>10.3f}{ci:>22}{r['p']:>10.4g}")
+    level = f"{100 * fit.conf_level:g}%"
+    rows = [[r["term"], number(r["coef"]), number(r["se"]), number(r["or"], 3),
+             f"{number(r['or_ci_low'], 3)} to {number(r['or_ci_high'], 3)}", f"{r['p']:.4g}"]
+            for r in fit.table()]
+    print("\n".join(aligned(["term", "coef", "SE", "OR", f"{level} CI of OR", "p"], rows, indent="")))
     for w in fit.warnings:
+        print(f"warning: {w}")
+    for w in caught:
         print(f"warning: {w}")
     print()
     print(nomo.format_tables())

@@ -23,27 +23,9 @@ from ultrasound_reader.stats.calibration import (
 from ultrasound_reader.stats.cutoff import binary_metrics, youden_cutoff
 from ultrasound_reader.stats.decision_curve import net_benefit
 from ultrasound_reader.stats.delong import delong_auc, delong_paired_test
-from ultrasound_reader.stats.inputs import complete_cases
+from ultrasound_reader.stats.inputs import complete_cases, read_table, require_columns
 from ultrasound_reader.stats.roc import bootstrap_auc_ci, roc_ci_band, roc_curve
 from ultrasound_reader.stats.strata import size_bands, stratified_results
-
-
-def read_table(path: str | Path) -> pd.DataFrame:
-    """A CSV (or TSV by extension) as a DataFrame; bad files are a UserError."""
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"{p}: no such file")
-    try:
-        return pd.read_csv(p, sep="\t" if p.suffix.lower() in (".tsv", ".tab") else ",")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise UserError(f"{p}: not a readable CSV table ({type(exc).__name__}: {' '.join(str(exc).split())})") from None
-
-
-def require_columns(df: pd.DataFrame, columns: Sequence[str], source: str = "table") -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise UserError(f"{source}: column(s) {', '.join(repr(c) for c in missing)} not found "
-                        f"(columns: {', '.join(map(str, df.columns))})")
 
 
 def evaluate_scores(df: pd.DataFrame, truth: str, scores: Sequence[str], by: Sequence[str] = (),
@@ -182,6 +164,8 @@ def format_report(result: dict) -> str:
             best = int(np.argmax(gain))
             lines.append(f"  decision curve above treat-all and treat-none at thresholds {span}; "
                          f"largest gain {gain[best]:.3f} at {dc['thresholds'][best]:g}")
+        for note in (cal or {}).get("notes", []):
+            lines.append(f"  calibration note: {note}")
         for note in r["notes"]:
             lines.append(f"  note: {note}")
     for c in result["comparisons"]:

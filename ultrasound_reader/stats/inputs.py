@@ -7,12 +7,102 @@ counted* instead of silently propagating NaN.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import csv
+import io
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ultrasound_reader.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# A table larger than this is refused before it is read (pandas needs several times
+# the file size in memory); prediction tables of a study are a few MB.
+MAX_TABLE_BYTES = 256 * 1024 * 1024
+
+
+def quote(value: object, limit: int = 40) -> str:
+    """``value`` as it may appear in a message: repr (control characters escaped), capped."""
+    text = repr(value) if isinstance(value, str) else repr(str(value))
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
+def _decode(p: Path, raw: bytes) -> str:
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding = "utf-16"  # spreadsheet "Unicode text" exports
+    else:
+        encoding = "utf-8-sig"
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{p}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                        "save the table as a UTF-8 CSV") from None
+    if "\x00" in text:
+        raise UserError(f"{p}: contains NUL bytes; not a text table (is it a spreadsheet or binary file?)")
+    return text
+
+
+def read_table(path: str | Path, max_bytes: int | None = None) -> pd.DataFrame:
+    """A CSV (or TSV by extension) as a DataFrame, read as untrusted input.
+
+    Refused with one line naming the file: missing, larger than ``max_bytes``
+    (default :data:`MAX_TABLE_BYTES`), not UTF-8/UTF-16 text, binary, unparsable,
+    empty, or a header that names a column twice (which pandas would silently
+    rename, so ``--score x`` would read only the first ``x``).
+    """
+    import pandas as pd
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{p}: no such file")
+    limit = MAX_TABLE_BYTES if max_bytes is None else max_bytes
+    size = p.stat().st_size
+    if size > limit:
+        raise UserError(f"{p}: {size:,} bytes is larger than the {limit:,} bytes a table may have")
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{p}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+    text = _decode(p, raw)
+    sep = "\t" if p.suffix.lower() in (".tsv", ".tab") else ","
+    try:
+        header = next(csv.reader(io.StringIO(text), delimiter=sep), [])
+    except csv.Error as exc:
+        raise UserError(f"{p}: the header line is not valid CSV ({exc})") from None
+    seen: dict[str, int] = {}
+    for i, name in enumerate(header, start=1):
+        if name in seen and name.strip():
+            raise UserError(f"{p}: column {quote(name)} appears twice in the header (columns {seen[name]} "
+                            f"and {i}); rename one so that it is clear which to use")
+        seen.setdefault(name, i)
+    try:
+        return pd.read_csv(io.StringIO(text), sep=sep)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        raise UserError(f"{p}: not a readable CSV table ({type(exc).__name__}: {' '.join(str(exc).split())})") from None
+
+
+def require_columns(df: pd.DataFrame, columns: Sequence[str], source: str = "table") -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise UserError(f"{source}: column(s) {', '.join(quote(c) for c in missing)} not found "
+                        f"(columns: {', '.join(map(str, df.columns))})")
+
+
+def _row_of(values: object, position: int) -> int:
+    """1-based data row of ``values[position]``: a pandas column keeps its table row (index + 1)."""
+    index = getattr(values, "index", None)  # a pandas Series; list.index is a method
+    if index is not None and not callable(index) and len(index) > position:
+        label = index[position]
+        if isinstance(label, (int, np.integer)):
+            return int(label) + 1
+    return position + 1
 
 # Spellings of the two classes accepted in a truth column (case-insensitive).
 _POSITIVE = {"1", "1.0", "true", "yes", "y", "pos", "positive", "malignant", "poor", "case"}
@@ -24,6 +114,7 @@ def as_truth(values: object, name: str = "truth") -> np.ndarray:
     arr = np.asarray(values, dtype=object).ravel()
     out = np.full(arr.shape, np.nan)
     bad: list[str] = []
+    first_bad = -1
     for i, v in enumerate(arr):
         if v is None or (isinstance(v, float) and np.isnan(v)):
             continue
@@ -34,20 +125,22 @@ def as_truth(values: object, name: str = "truth") -> np.ndarray:
             if v in (0, 1):
                 out[i] = float(v)
                 continue
-            bad.append(repr(v))
-            continue
-        s = str(v).strip().lower()
-        if s in ("", "na", "nan", "none", "null"):
-            continue
-        if s in _POSITIVE:
-            out[i] = 1.0
-        elif s in _NEGATIVE:
-            out[i] = 0.0
         else:
-            bad.append(repr(v))
+            s = str(v).strip().lower()
+            if s in ("", "na", "nan", "none", "null"):
+                continue
+            if s in _POSITIVE:
+                out[i] = 1.0
+                continue
+            if s in _NEGATIVE:
+                out[i] = 0.0
+                continue
+        bad.append(quote(v, 20) if isinstance(v, str) else str(v))
+        first_bad = i if first_bad < 0 else first_bad
     if bad:
         shown = ", ".join(sorted(set(bad))[:5])
-        raise UserError(f"{name}: values must be 0/1 (or true/false, malignant/benign); got {shown}")
+        raise UserError(f"{name}: values must be 0/1 (or true/false, malignant/benign); got {shown} "
+                        f"(first in row {_row_of(values, first_bad)})")
     return out
 
 
@@ -56,9 +149,16 @@ def as_score(values: object, name: str = "score") -> np.ndarray:
     try:
         arr = np.asarray(values, dtype=float).ravel()
     except (TypeError, ValueError):
+        items = np.asarray(values, dtype=object).ravel()
+        for i, v in enumerate(items):
+            try:
+                float(v)
+            except (TypeError, ValueError):
+                raise UserError(f"{name}: row {_row_of(values, i)}: {quote(v)} is not a number") from None
         raise UserError(f"{name}: values must be numbers") from None
     if np.isinf(arr).any():
-        raise UserError(f"{name}: {int(np.isinf(arr).sum())} infinite value(s)")
+        i = int(np.flatnonzero(np.isinf(arr))[0])
+        raise UserError(f"{name}: {int(np.isinf(arr).sum())} infinite value(s) (first in row {_row_of(values, i)})")
     return arr
 
 
@@ -114,3 +214,20 @@ def check_both_classes(truth: np.ndarray, name: str = "truth", n_missing: int = 
             f"{name}: all {n_pos + n_neg} complete case(s) are {which}{extra}; "
             "ROC statistics need both positives and negatives"
         )
+
+
+@contextlib.contextmanager
+def library_warnings() -> Iterator[list[str]]:
+    """Collect the warnings numpy/scipy/statsmodels raise inside the block.
+
+    The statistics CLIs report them as statements in their output (text or JSON)
+    instead of letting Python print them, with source lines, on stderr.
+    """
+    seen: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield seen
+    for w in caught:
+        text = f"{w.category.__name__}: {' '.join(str(w.message).split())}"
+        if text not in seen:
+            seen.append(text)

@@ -13,6 +13,7 @@ and a warning saying which estimates are not finite, as R's ``glm`` warns
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,9 +23,11 @@ import pandas as pd
 from scipy import stats
 
 from ultrasound_reader.errors import UserError
-from ultrasound_reader.stats.inputs import as_truth, check_both_classes
+from ultrasound_reader.stats.inputs import as_score, as_truth, check_both_classes
 
 INTERCEPT = "(Intercept)"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -128,9 +131,9 @@ def _design(df: pd.DataFrame, predictors: Sequence[str], categorical: dict[str, 
                 names.append(f"{p}={lv}")
         else:
             try:
-                cols.append(pd.to_numeric(df[p]).to_numpy(dtype=float))
-            except (TypeError, ValueError):
-                raise UserError(f"{p}: values must be numbers (or list it as categorical)") from None
+                cols.append(as_score(df[p], p))
+            except UserError as exc:
+                raise UserError(f"{exc} (or list {p} as categorical)") from None
             names.append(p)
     return np.column_stack(cols), names
 
@@ -141,8 +144,6 @@ def fit_logistic(data: pd.DataFrame, outcome: str, predictors: Sequence[str],
 
     Rows with a missing outcome or predictor are dropped and counted.
     """
-    import statsmodels.api as sm  # heavy import, only when fitting
-
     predictors = list(predictors)
     if not predictors:
         raise UserError("no predictors given")
@@ -167,11 +168,8 @@ def fit_logistic(data: pd.DataFrame, outcome: str, predictors: Sequence[str],
         raise UserError(f"predictors {', '.join(predictors)} are collinear (or one is constant); "
                         "the model is not identifiable")
     msgs: list[str] = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        # Run IRLS well past R's stopping point, then take R's iterate (see _r_glm_iterate).
-        res = sm.GLM(y, X, family=sm.families.Binomial()).fit(tol=1e-14, maxiter=R_GLM_MAXIT)
-    separation = any("separation" in str(w.message).lower() for w in caught)
+    # Run IRLS well past R's stopping point, then take R's iterate (see _r_glm_iterate).
+    res, separation = binomial_glm(y, X, tol=1e-14, maxiter=R_GLM_MAXIT)
     coef, se, converged = _r_glm_iterate(res, X, y)
     mu = stats.logistic.cdf(X @ coef)
     eps = 10 * np.finfo(float).eps
@@ -192,6 +190,26 @@ def fit_logistic(data: pd.DataFrame, outcome: str, predictors: Sequence[str],
         deviance=-2 * _loglik(y, X @ coef), linear_predictor=X @ coef,
         conf_level=conf_level, warnings=msgs,
     )
+
+
+def binomial_glm(y: np.ndarray, X: np.ndarray, offset: np.ndarray | None = None, **fit_kw: object):
+    """statsmodels' binomial GLM fit, with its warnings kept off the terminal.
+
+    Returns the results and whether statsmodels saw perfect separation; callers
+    report that as a statement in their output. Other warnings go to the log.
+    """
+    import statsmodels.api as sm  # heavy import, only when fitting
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = sm.GLM(y, X, family=sm.families.Binomial(), offset=offset).fit(**fit_kw)
+    separation = False
+    for w in caught:
+        if "separation" in str(w.message).lower():
+            separation = True
+        else:
+            log.debug("statsmodels: %s: %s", w.category.__name__, w.message)
+    return res, separation
 
 
 # R's glm.control(): epsilon = 1e-8, maxit = 25.

@@ -36,6 +36,7 @@ import pandas as pd
 from ultrasound_reader.errors import UserError
 from ultrasound_reader.stats.logistic import INTERCEPT, LogisticFit
 from ultrasound_reader.stats.rfuncs import approx, plogis, pretty
+from ultrasound_reader.stats.texttable import aligned
 
 SPEC_FORMAT = "ultrasound-reader.nomogram"
 SPEC_VERSION = 1
@@ -303,12 +304,12 @@ class Nomogram:
         lines = [f"Points per unit of linear predictor: {self.sc:.6g}",
                  f"Linear predictor units per point   : {1 / self.sc:.6g}", ""]
         for ax in self.predictors:
-            lines.append(f"{ax.name:>14} Points")
-            lines += [f"{lab:>14} {p:6.1f}" for lab, p in zip(ax.labels, ax.points)]
+            lines += aligned([ax.name, "Points"], [[lab, f"{p:.1f}"] for lab, p in zip(ax.labels, ax.points)],
+                             align="rr")
             lines.append("")
-        lines.append("  Total Points  Probability")
-        lines += [f"{p:14.1f}  {pr:g}" for p, pr in zip(self.prob_points, self.prob_ticks)]
+        lines += aligned(["Total Points", "Probability"],
+                         [[f"{p:.1f}", f"{pr:g}"] for p, pr in zip(self.prob_points, self.prob_ticks)], align="rr")
         lines.append("")
-        lines.append("  Total Points  Linear predictor")
-        lines += [f"{p:14.1f}  {lp:g}" for p, lp in zip(self.lp_points, self.lp_ticks)]
+        lines += aligned(["Total Points", "Linear predictor"],
+                         [[f"{p:.1f}", f"{lp:g}"] for p, lp in zip(self.lp_points, self.lp_ticks)], align="rr")
         return "\n".join(lines)
