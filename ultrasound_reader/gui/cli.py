@@ -31,6 +31,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{missing[0]}: no such file or folder")
     if args.screenshot and not Path(args.screenshot).parent.exists():
         raise UserError(f"{args.screenshot}: folder does not exist")
+    from ultrasound_reader.gui.startup import check_qt_can_start
+
+    check_qt_can_start()  # before Qt: a missing system library would abort the interpreter
 
     from PySide6.QtCore import QSettings, QTimer
 
