@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# the GUI's crash log (gui/crash.py) goes here, not into the user's data folder
+os.environ.setdefault("ULTRASOUND_READER_LOG_DIR", os.path.join(tempfile.gettempdir(), "ultrasound-reader-test-logs"))
 
 REPO = Path(__file__).resolve().parents[1]
 

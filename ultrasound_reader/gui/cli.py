@@ -38,9 +38,11 @@ def run(args: argparse.Namespace) -> int:
     from PySide6.QtCore import QSettings, QTimer
 
     from ultrasound_reader.gui.app import application, demo_paths
+    from ultrasound_reader.gui.crash import install as install_crash_handler
     from ultrasound_reader.gui.main_window import MainWindow
 
     app = application()
+    install_crash_handler(app)  # an uncaught exception: a dialog and a log file, the window stays
     settings = QSettings(args.settings, QSettings.Format.IniFormat) if args.settings else None
     window = MainWindow(settings)
     window.show()
