@@ -146,20 +146,18 @@ class Roi:
         return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)
 
     def mask(self, height: int, width: int) -> np.ndarray:
-        """Boolean (height, width) mask of the pixels whose centres lie inside the ROI."""
-        from matplotlib.path import Path as MplPath
+        """Boolean (height, width) mask of the pixels whose centres lie inside the ROI or on its outline.
 
+        Pixel centres are at integer coordinates; the outline is closed implicitly and
+        filled even-odd, whichever way round it was drawn.
+        """
         x0, y0, x1, y1 = self.bbox()
         out = np.zeros((height, width), dtype=bool)
         c0, r0 = max(int(math.floor(x0)), 0), max(int(math.floor(y0)), 0)
         c1, r1 = min(int(math.ceil(x1)), width - 1), min(int(math.ceil(y1)), height - 1)
         if c1 < c0 or r1 < r0:
             return out
-        yy, xx = np.mgrid[r0 : r1 + 1, c0 : c1 + 1]
-        inside = MplPath(self.outline()).contains_points(
-            np.stack([xx.ravel(), yy.ravel()], axis=1), radius=1e-9
-        )
-        out[r0 : r1 + 1, c0 : c1 + 1] = inside.reshape(xx.shape)
+        out[r0 : r1 + 1, c0 : c1 + 1] = _fill_outline(self.outline(), r0, r1, c0, c1)
         return out
 
     def max_diameter(self, mm_per_px: tuple[float, float] = (1.0, 1.0)) -> float:
@@ -171,6 +169,49 @@ class Roi:
         o = self.outline() * np.asarray(mm_per_px, dtype=float)
         d = o[:, None, :] - o[None, :, :]
         return float(np.sqrt((d**2).sum(-1)).max())
+
+
+_ON_EDGE = 1e-9  # pixel centres this close to the outline count as inside
+
+
+def _fill_outline(outline: np.ndarray, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+    """Pixel centres (rows r0..r1, columns c0..c1) inside a closed polygon or on its edges.
+
+    A scanline fill: row y meets each non-horizontal edge (half-open in y, so a vertex
+    is counted once) at most once, and a centre is inside when an odd number of those
+    crossings lie to its right (even-odd rule). Centres on an edge (within
+    ``_ON_EDGE``) are inside too, so the result does not depend on the outline's
+    orientation.
+    """
+    a = np.asarray(outline, dtype=float)
+    b = np.roll(a, -1, axis=0)
+    n_rows, n_cols = r1 - r0 + 1, c1 - c0 + 1
+    y = np.arange(r0, r1 + 1, dtype=float)[:, None]  # (rows, 1) against (edges,)
+    slanted = a[:, 1] != b[:, 1]
+    ax, ay, bx, by = a[slanted, 0], a[slanted, 1], b[slanted, 0], b[slanted, 1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        x = ax + (y - ay) * (bx - ax) / (by - ay)  # (rows, edges): where row y meets each edge's line
+    lo, hi = np.minimum(ay, by), np.maximum(ay, by)
+    # each crossing adds one to the count of every centre left of it: a difference array per row
+    row, edge = np.nonzero((lo <= y) & (y < hi))
+    first_right = np.searchsorted(np.arange(c0, c1 + 1, dtype=float), x[row, edge], side="left")
+    diff = np.zeros((n_rows, n_cols + 1), dtype=np.int32)
+    np.add.at(diff, (row, 0), 1)
+    np.add.at(diff, (row, first_right), -1)
+    inside = np.cumsum(diff[:, :-1], axis=1) % 2 == 1
+    # centres on a slanted edge
+    row, edge = np.nonzero((lo - _ON_EDGE <= y) & (y <= hi + _ON_EDGE))
+    xs = x[row, edge]
+    col = np.round(xs)
+    hit = (np.abs(xs - col) <= _ON_EDGE) & (col >= c0) & (col <= c1)
+    inside[row[hit], (col[hit] - c0).astype(int)] = True
+    # centres on a horizontal edge
+    cols = np.arange(c0, c1 + 1, dtype=float)
+    for (px, py), (qx, qy) in zip(a[~slanted], b[~slanted]):
+        i = int(round(py)) - r0
+        if abs(py - round(py)) <= _ON_EDGE and 0 <= i < n_rows:
+            inside[i] |= (min(px, qx) - _ON_EDGE <= cols) & (cols <= max(px, qx) + _ON_EDGE)
+    return inside
 
 
 @dataclass
