@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from ultrasound_reader.ai.gradcam import cam_from_pooled_grad, normalise
+from ultrasound_reader.ai.networks import gap as pooled  # noqa: F401 - the one global average pooling
 from ultrasound_reader.ai.preprocess import Crop, map_to_box, stack
 from ultrasound_reader.case import CamMap, Roi
 
@@ -25,10 +26,6 @@ def trunk_forward(trunk: nn.Module, crops: list[Crop]) -> Tensor:
     x = torch.from_numpy(stack(crops)).contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         return trunk(x)
-
-
-def pooled(fmap: Tensor) -> Tensor:
-    return fmap.mean(dim=(2, 3))
 
 
 def cam_maps(fmap: Tensor, pooled_grad: Tensor, crops: list[Crop], rois: list[Roi], model: str,

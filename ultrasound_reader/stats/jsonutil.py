@@ -1,4 +1,8 @@
-"""Strict JSON for results: NaN and infinities become ``null``, numpy scalars plain numbers."""
+"""Strict JSON for results: NaN and infinities become ``null``, numpy scalars plain numbers.
+
+The one converter for every JSON the project writes from computed results (statistics
+CLIs, training metrics and cross-validation summaries).
+"""
 
 from __future__ import annotations
 
@@ -19,11 +23,8 @@ def jsonable(obj: Any) -> Any:
         return [jsonable(v) for v in obj]
     if isinstance(obj, np.ndarray):
         return [jsonable(v) for v in obj.tolist()]
-    if isinstance(obj, (np.bool_, bool)):
-        return bool(obj)
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        x = float(obj)
-        return x if math.isfinite(x) else None
+    if isinstance(obj, np.generic):  # numpy scalars (bool_, integers, floats, str_) as Python values
+        obj = obj.item()
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
     return obj

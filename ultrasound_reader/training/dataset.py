@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ultrasound_reader.case import Case, Truth
+from ultrasound_reader.case import Case, Truth, size_band
 from ultrasound_reader.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,14 @@ class DataSet:
     @property
     def centres(self) -> list[str]:
         return [s.truth.centre or "" for s in self.samples]
+
+    def strata(self, task: str) -> dict[str, list[str | None]]:
+        """Per-lesion labels of the evaluation strata: size band, and LB type for liver FLL."""
+        out: dict[str, list[str | None]] = {
+            "size_band": [size_band(s.truth.lesion_size_cm) if s.truth.lesion_size_cm else None for s in self.samples]}
+        if task == "liver-fll":
+            out["lb_type"] = [s.truth.lb_type for s in self.samples]
+        return out
 
     def subset(self, index: Sequence[int]) -> DataSet:
         return DataSet([self.samples[i] for i in index], self.root)

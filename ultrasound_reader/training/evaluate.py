@@ -20,19 +20,7 @@ from typing import Any
 import numpy as np
 
 from ultrasound_reader.errors import UserError
-
-
-def _clean(x: Any) -> Any:
-    """JSON-safe: NaN/inf become None, numpy scalars Python numbers."""
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, np.generic):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
+from ultrasound_reader.stats.jsonutil import jsonable
 
 
 def youden(truth: Sequence[int], prob: Sequence[float], cohort: str = "training") -> dict[str, Any]:
@@ -117,13 +105,13 @@ def _score_metrics(truth: Sequence[int], prob: Sequence[float], cutoff: float,
         from ultrasound_reader.stats.strata import stratified_results
 
         out["strata"] = {name: stratified_results(y, p, list(keys), cutoff) for name, keys in strata.items()}
-    return _clean(out)
+    return jsonable(out)
 
 
 def decision_curve(truth: Sequence[int], prob: Sequence[float]) -> dict[str, Any]:
     from ultrasound_reader.stats.decision_curve import net_benefit
 
-    return _clean(net_benefit(np.asarray(truth), np.asarray(prob)).to_dict())
+    return jsonable(net_benefit(np.asarray(truth), np.asarray(prob)).to_dict())
 
 
 def plots(folder, cohort: str, truth: Sequence[int], probs: dict[str, Sequence[float]],

@@ -177,3 +177,18 @@ def write_bundle(folder: Path, m: dict[str, Any], weights: dict[str, Any], card:
     from ultrasound_reader.ai.bundle import save_bundle
 
     return save_bundle(folder, m, weights, model_card=card, fp16=fp16, overwrite=True)
+
+
+def round_fp16(model: Any) -> Any:
+    """``model`` with its weights as an fp16 bundle holds them (``write_bundle(..., fp16=True)``).
+
+    Rounding through float16 in place, so the metrics measured on it describe the
+    shipped model.
+    """
+    import torch
+
+    with torch.no_grad():
+        for t in list(model.parameters()) + list(model.buffers()):
+            if t.is_floating_point():
+                t.copy_(t.to(torch.float16).to(t.dtype))
+    return model

@@ -27,10 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from ultrasound_reader.case import size_band
 from ultrasound_reader.errors import UserError
+from ultrasound_reader.stats.jsonutil import jsonable
 from ultrasound_reader.training import evaluate, export
 from ultrasound_reader.training.config import RunConfig, dump_toml, parse, tomllib
 from ultrasound_reader.training.crops import ContextGeometry
@@ -108,23 +107,6 @@ def _cohort_dict(c: Cohorts) -> dict[str, Any]:
     return out
 
 
-def _round_fp16(model: torch.nn.Module) -> torch.nn.Module:
-    """Weights as the fp16 bundle will hold them, so the metrics describe the shipped model."""
-    with torch.no_grad():
-        for t in list(model.parameters()) + list(model.buffers()):
-            if t.is_floating_point():
-                t.copy_(t.to(torch.float16).to(t.dtype))
-    return model
-
-
-def _strata(ds: DataSet, task: str) -> dict[str, list[str | None]]:
-    sizes = [size_band(s.truth.lesion_size_cm) if s.truth.lesion_size_cm else None for s in ds.samples]
-    out: dict[str, list[str | None]] = {"size_band": sizes}
-    if task == "liver-fll":
-        out["lb_type"] = [s.truth.lb_type for s in ds.samples]
-    return out
-
-
 class Reporter:
     """Status lines on stderr (rank 0 only)."""
 
@@ -170,15 +152,12 @@ def _train(cfg: RunConfig, rt: Runtime, resume: bool, stop_after_epochs: int | N
     cache = cfg.data.cache or cache_dir() / "training-crops"
     stop = [stop_after_epochs] if stop_after_epochs else None
     ckdir = run_dir / "checkpoints"
+    from ultrasound_reader.training.tasks import TASK_RUNNERS, TaskRun
+
+    job = TaskRun(cfg=cfg, rt=rt, spec=spec, geometry=geometry, cache=cache, checkpoints=ckdir, resume=resume,
+                  progress=progress, stop=stop, say=say)
     try:
-        if cfg.task == "liver-fll":
-            from ultrasound_reader.training.tasks import run_fll
-
-            result = run_fll(cfg, rt, cohorts, spec, geometry, cache, ckdir, resume, progress, stop, say)
-        else:
-            from ultrasound_reader.training.tasks import run_soft_tissue
-
-            result = run_soft_tissue(cfg, rt, cohorts, spec, geometry, cache, ckdir, resume, progress, stop, say)
+        result = TASK_RUNNERS[cfg.task](job, cohorts)
     except StopRequested as exc:
         say(f"{exc}; continue with: ultrasound-reader train {cfg.source} --resume")
         return {"name": cfg.name, "run_dir": str(run_dir), "stopped": True, "message": str(exc)}
@@ -206,7 +185,7 @@ def _train(cfg: RunConfig, rt: Runtime, resume: bool, stop_after_epochs: int | N
         say(f"bundle written to {bundle_dir}")
     else:
         metrics["bundle_note"] = result.get("export_note", "not exported")
-    (run_dir / "metrics.json").write_text(json.dumps(evaluate._clean(metrics), indent=1) + "\n", encoding="utf-8")
+    (run_dir / "metrics.json").write_text(json.dumps(jsonable(metrics), indent=1, allow_nan=False) + "\n", encoding="utf-8")
     say(f"metrics in {run_dir / 'metrics.json'}")
     return {"name": cfg.name, "task": cfg.task, "run_dir": str(run_dir),
             "bundle": None if bundle_dir is None else str(bundle_dir), "stopped": False,

@@ -7,15 +7,18 @@ training cohort), ``metrics``, and what to export (manifest parts and weights).
 
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ultrasound_reader.ai.networks import build_model
 from ultrasound_reader.errors import UserError
+from ultrasound_reader.stats.jsonutil import jsonable
 from ultrasound_reader.training import evaluate
+from ultrasound_reader.training.export import round_fp16
 from ultrasound_reader.training.config import RunConfig
 from ultrasound_reader.training.crops import ContextGeometry
 from ultrasound_reader.training.dataset import Cohorts, DataSet
@@ -24,15 +27,29 @@ from ultrasound_reader.training.runtime import Runtime
 Say = Callable[[str], None]
 
 
+@dataclass(frozen=True)
+class TaskRun:
+    """How a recipe runs: the config, where (runtime), the input geometry, and the run's folders and options."""
+
+    cfg: RunConfig
+    rt: Runtime
+    spec: dict[str, Any]  # the bundle's input spec (export.input_spec)
+    geometry: ContextGeometry
+    cache: Path  # ROI crop cache
+    checkpoints: Path
+    resume: bool = False
+    progress: bool = True
+    stop: list[int] | None = None  # stop after this many epochs (tests of resumption)
+    say: Say = print
+
+
 def _trained_nets(task: str, arch: Any, results: dict[str, Any], fp16: bool) -> dict[str, Any]:
     """The selected weights of each trained model as networks (rounded through fp16 if exported so)."""
-    from ultrasound_reader.training.run import _round_fp16
-
     nets = {}
     for name, r in results.items():
         net = build_model(task, name, arch)
         net.load_state_dict(r.state)
-        nets[name] = _round_fp16(net) if fp16 else net
+        nets[name] = round_fp16(net) if fp16 else net
     return nets
 
 
@@ -104,20 +121,21 @@ def cross_validate(cfg: RunConfig, rt: Runtime, train: Any, ckdir: Path, say: Sa
                                        "method": "DeLong, pooled out-of-fold"},
                                "fold_mean": float(np.mean(aucs)) if aucs else None,
                                "fold_sd": float(np.std(aucs, ddof=1)) if len(aucs) > 1 else None}
-    return evaluate._clean(out), oof
+    return jsonable(out), oof
 
 
 def _fll_targets(name: str, crops: Any) -> tuple[np.ndarray, np.ndarray]:
     return np.arange(len(crops.labels)), crops.labels
 
 
-def run_fll(cfg: RunConfig, rt: Runtime, cohorts: Cohorts, spec: dict[str, Any], geometry: ContextGeometry,
-            cache: Path, ckdir: Path, resume: bool, progress: bool, stop: list[int] | None, say: Say) -> dict[str, Any]:
+def run_fll(job: TaskRun, cohorts: Cohorts) -> dict[str, Any]:
+    """Model^L, Model^LB (and cross-validation), predictions, cut-offs, Model^LBC, metrics."""
     from ultrasound_reader.ai.fusion import fused_probability
     from ultrasound_reader.training import fll
     from ultrasound_reader.training.fusion import fit_lbc
-    from ultrasound_reader.training.run import _strata
 
+    cfg, rt, spec, geometry, ckdir, say = job.cfg, job.rt, job.spec, job.geometry, job.checkpoints, job.say
+    cache, resume, progress, stop = job.cache, job.resume, job.progress, job.stop
     stages = cfg.model.stages
     sets = _cohorts(cohorts)
     crops = _prepare_all(fll.prepare, sets, rt, say, spec=spec, geometry=geometry, cache=cache,
@@ -198,7 +216,7 @@ def run_fll(cfg: RunConfig, rt: Runtime, cohorts: Cohorts, spec: dict[str, Any],
     outputs = [n for n in ("L", "LB", "LBC") if n in cutoffs]
     metrics["cohorts"] = {}
     for cohort, ds in sets.items():
-        strata = _strata(ds, cfg.task)
+        strata = ds.strata(cfg.task)
         per: dict[str, Any] = {}
         for name in outputs:
             rows = preds[cohort]
@@ -228,12 +246,12 @@ def run_fll(cfg: RunConfig, rt: Runtime, cohorts: Cohorts, spec: dict[str, Any],
     return out
 
 
-def run_soft_tissue(cfg: RunConfig, rt: Runtime, cohorts: Cohorts, spec: dict[str, Any], geometry: ContextGeometry,
-                    cache: Path, ckdir: Path, resume: bool, progress: bool, stop: list[int] | None,
-                    say: Say) -> dict[str, Any]:
+def run_soft_tissue(job: TaskRun, cohorts: Cohorts) -> dict[str, Any]:
+    """DLM-1 and SM-1..SM-5 (and cross-validation), predictions, cut-offs, metrics, subtype accuracy."""
     from ultrasound_reader.training import soft_tissue as st
-    from ultrasound_reader.training.run import _strata
 
+    cfg, rt, spec, geometry, ckdir, say = job.cfg, job.rt, job.spec, job.geometry, job.checkpoints, job.say
+    cache, resume, progress, stop = job.cache, job.resume, job.progress, job.stop
     sets = _cohorts(cohorts)
     crops = _prepare_all(st.prepare, sets, rt, say, spec=spec, geometry=geometry, cache=cache, note=say)
     results = {}
@@ -278,7 +296,7 @@ def run_soft_tissue(cfg: RunConfig, rt: Runtime, cohorts: Cohorts, spec: dict[st
     for cohort, c in crops.items():
         rows = preds[cohort]
         per: dict[str, Any] = {}
-        strata = _strata(c.data, cfg.task)
+        strata = c.data.strata(cfg.task)
         for name in nets:
             idx, y = st.targets(name, c)
             per[name] = evaluate.score_metrics(y, [rows[i][name] for i in idx], cutoffs[name]["value"],
@@ -310,3 +328,10 @@ def run_soft_tissue(cfg: RunConfig, rt: Runtime, cohorts: Cohorts, spec: dict[st
     else:
         out["export_note"] = "no bundle: a soft-tissue bundle needs DLM-1 and SM-1..SM-5 (model.models)"
     return out
+
+
+# task (case.TASKS) -> its recipe
+TASK_RUNNERS: dict[str, Callable[[TaskRun, Cohorts], dict[str, Any]]] = {
+    "liver-fll": run_fll,
+    "soft-tissue": run_soft_tissue,
+}
