@@ -67,7 +67,7 @@ _EXPORTS = {
     "stratified_results": "strata", "size_bands": "strata",
     "per_reader_metrics": "readers", "mcnemar": "readers", "paired_reader_comparison": "readers",
     "or_mrmc": "mrmc", "or_mrmc_frame": "mrmc", "MrmcResult": "mrmc",
-    "evaluate_scores": "evaluate",
+    "evaluate_scores": "evaluate", "read_table": "inputs",
     "plot_roc": "plots", "plot_calibration": "plots", "plot_decision_curve": "plots",
     "plot_nomogram": "plots",
 }
