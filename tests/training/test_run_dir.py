@@ -26,7 +26,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _rank(rank: int, port: int, run_dir: str, report: str, wait_for_config: bool) -> None:
+def _rank(rank: int, port: int, fresh: str, filled: str, report: str) -> None:
     os.environ.update(RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
     import torch.distributed as dist
@@ -38,53 +38,47 @@ def _rank(rank: int, port: int, run_dir: str, report: str, wait_for_config: bool
 
     dist.init_process_group("gloo", init_method="env://", timeout=datetime.timedelta(seconds=20))
     rt = setup("cpu", 1)
-    cfg = load_config(CONFIGS / "tiny-soft-tissue.toml", [f"output.run_dir={run_dir}"])
-    if rank == 1 and wait_for_config:
-        deadline = time.monotonic() + 20
-        while not (Path(run_dir) / "config.toml").exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
-    try:
-        prepare_run_dir(cfg, rt, resume=False)
-        outcome = {"ok": True}
-    except UserError as exc:
-        outcome = {"ok": False, "error": str(exc)}
-    except Exception as exc:  # e.g. the other rank never reached the barrier
-        outcome = {"ok": False, "crash": f"{type(exc).__name__}: {exc}"[:300]}
-    Path(report).write_text(json.dumps(outcome))
+    outcomes = []
+    for run_dir, hold_back in ((fresh, True), (filled, False)):
+        cfg = load_config(CONFIGS / "tiny-soft-tissue.toml", [f"output.run_dir={run_dir}"])
+        if rank == 1 and hold_back:  # the order that made rank 1 refuse before the fix
+            deadline = time.monotonic() + 20
+            while not (Path(run_dir) / "config.toml").exists() and time.monotonic() < deadline:
+                time.sleep(0.02)
+        try:
+            prepare_run_dir(cfg, rt, resume=False)
+            outcomes.append({"ok": True})
+        except UserError as exc:
+            outcomes.append({"ok": False, "error": str(exc)})
+        except Exception as exc:  # e.g. the other rank never reached the barrier
+            outcomes.append({"ok": False, "crash": f"{type(exc).__name__}: {exc}"[:300]})
+            break
+    Path(report).write_text(json.dumps(outcomes))
     rt.close()
 
 
-def _run_two_ranks(tmp_path: Path, run_dir: Path, wait_for_config: bool) -> list[dict]:
+def test_run_folder_under_two_ranks(tmp_path):
+    fresh, filled = tmp_path / "fresh", tmp_path / "filled"
+    filled.mkdir()
+    (filled / "something.txt").write_text("earlier run")
     ctx = mp.get_context("spawn")
     port = _free_port()
     reports = [tmp_path / f"rank{r}.json" for r in (0, 1)]
-    procs = [ctx.Process(target=_rank, args=(r, port, str(run_dir), str(reports[r]), wait_for_config))
-             for r in (0, 1)]
+    procs = [ctx.Process(target=_rank, args=(r, port, str(fresh), str(filled), str(reports[r]))) for r in (0, 1)]
     for p in procs:
         p.start()
     for p in procs:
         p.join(90)
         if p.is_alive():
             p.kill()
-    return [json.loads(r.read_text()) if r.is_file() else {"ok": False, "missing": True} for r in reports]
-
-
-def test_other_ranks_do_not_refuse_the_folder_rank_0_just_filled(tmp_path):
-    run_dir = tmp_path / "run"
-    outcomes = _run_two_ranks(tmp_path, run_dir, wait_for_config=True)
-    assert outcomes == [{"ok": True}, {"ok": True}]
-    assert (run_dir / "config.toml").read_text().startswith("# as run by ultrasound-reader train")
-
-
-def test_rank_0_refusal_reaches_every_rank(tmp_path):
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    (run_dir / "something.txt").write_text("earlier run")
-    outcomes = _run_two_ranks(tmp_path, run_dir, wait_for_config=False)
-    assert [o["ok"] for o in outcomes] == [False, False], outcomes
-    assert outcomes[0]["error"] == outcomes[1]["error"]
-    assert "run folder exists and is not empty" in outcomes[0]["error"]
-    assert not (run_dir / "config.toml").exists()
+    rank0, rank1 = (json.loads(r.read_text()) if r.is_file() else [{"ok": False, "missing": True}] for r in reports)
+    # 1. rank 1 looks only after rank 0 wrote config.toml: it must not refuse the folder
+    assert rank0[0] == {"ok": True} and rank1[0] == {"ok": True}, (rank0, rank1)
+    assert (fresh / "config.toml").read_text().startswith("# as run by ultrasound-reader train")
+    # 2. rank 0 refuses a non-empty folder: every rank refuses with its message, nobody hangs
+    assert rank0[1]["ok"] is False and rank1[1] == rank0[1], (rank0, rank1)
+    assert "run folder exists and is not empty" in rank0[1]["error"]
+    assert not (filled / "config.toml").exists()
 
 
 @pytest.mark.parametrize("resume", [False, True])
