@@ -72,14 +72,22 @@ def test_tomllib_falls_back_to_tomli_on_python_3_10(tmp_path):
         "sys.modules['tomllib'] = None  # not in the standard library before 3.11\n"
         "real, sys.version_info = sys.version_info, (3, 10, 14, 'final', 0)\n"
         "from ultrasound_reader.training import config\n"
-        "sys.version_info = real  # torch reads it too\n"
-        "from ultrasound_reader.training import run\n"
+        "sys.version_info = real\n"
         "assert config.tomllib.__name__ == 'tomli', config.tomllib\n"
-        "assert run.tomllib is config.tomllib\n"
-        f"cfg = config.load_config({str(PACKAGE / 'training' / 'configs' / 'tiny-soft-tissue.toml')!r}, ())\n"
-        "print(cfg.name)\n"
+        f"print(config.tomllib.loads(open({str(PACKAGE / 'training' / 'configs' / 'tiny-soft-tissue.toml')!r}).read())['name'])\n"
+        "open('bad.toml', 'w').write('name = [')\n"
+        "try:\n"
+        "    config.load_config('bad.toml', ())\n"
+        "except config.UserError as exc:\n"
+        "    print(exc)\n"
     )
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                        cwd=tmp_path, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
     assert p.returncode == 0, p.stderr[-2000:]
-    assert p.stdout.strip()
+    name, error = p.stdout.strip().splitlines()
+    assert name == "tiny-soft-tissue" and error.startswith("bad.toml: ")  # tomli's TOMLDecodeError is caught
+    # and no other module imports tomllib itself (they use training.config's)
+    direct = [str(f.relative_to(REPO)) for f in PACKAGE.rglob("*.py") if f.name != "config.py"
+              and any(isinstance(n, ast.Import) and any(a.name == "tomllib" for a in n.names)
+                      for n in ast.walk(ast.parse(f.read_text(encoding="utf-8"))))]
+    assert not direct
