@@ -30,6 +30,12 @@ def test_recipes_take_a_task_run_and_the_cohorts():
     assert set(TASK_RUNNERS) == set(TASKS)
     for runner in TASK_RUNNERS.values():
         assert list(inspect.signature(runner).parameters) == ["job", "cohorts"]
+    from ultrasound_reader.training import fll, soft_tissue
+
+    for stage in (fll.train_stage, soft_tissue.train_model):
+        params = inspect.signature(stage).parameters
+        assert list(params)[:5] == ["name", "job", "train", "internal", "ckpt"]
+        assert all(p.kind is p.KEYWORD_ONLY for p in list(params.values())[5:])
     fields = {f.name for f in dataclasses.fields(TaskRun)}
     assert {"cfg", "rt", "spec", "geometry", "cache", "checkpoints", "resume", "progress", "stop", "say"} == fields
     with pytest.raises(dataclasses.FrozenInstanceError):

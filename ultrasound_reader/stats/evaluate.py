@@ -23,7 +23,7 @@ from ultrasound_reader.stats.calibration import (
 from ultrasound_reader.stats.cutoff import binary_metrics, youden_cutoff
 from ultrasound_reader.stats.decision_curve import net_benefit
 from ultrasound_reader.stats.delong import delong_auc, delong_paired_test
-from ultrasound_reader.stats.inputs import complete_cases, read_table, require_columns
+from ultrasound_reader.stats.inputs import complete_cases, require_columns
 from ultrasound_reader.stats.roc import bootstrap_auc_ci, roc_ci_band, roc_curve
 from ultrasound_reader.stats.strata import size_bands, stratified_results
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -34,6 +34,9 @@ from ultrasound_reader.training.losses import batch_hard_triplet_loss, multilabe
 from ultrasound_reader.training.loop import StageResult, StageSpec, run_stage
 from ultrasound_reader.training.runtime import Runtime, worker_init
 from ultrasound_reader.training.sampler import PKBatchSampler
+
+if TYPE_CHECKING:
+    from ultrasound_reader.training.tasks import TaskRun
 
 
 @dataclass
@@ -262,10 +265,10 @@ class _Flat:
         return (_flatten(b) for b in self.loader)
 
 
-def train_stage(name: str, cfg: RunConfig, rt: Runtime, spec: dict[str, Any], geometry: ContextGeometry,
-                train: FLLCrops, internal: FLLCrops, ckpt: Path, resume: bool, progress: bool,
-                stop_after: list[int] | None, init_from: dict[str, torch.Tensor] | None = None) -> StageResult:
+def train_stage(name: str, job: TaskRun, train: FLLCrops, internal: FLLCrops, ckpt: Path, *,
+                init_from: dict[str, torch.Tensor] | None = None) -> StageResult:
     """Train Model^L (``name = "L"``) or Model^LB (``"LB"``, lesion branch from ``init_from``)."""
+    cfg, rt, spec, geometry = job.cfg, job.rt, job.spec, job.geometry
     arch = architecture(cfg)
     torch.manual_seed(cfg.seed + (0 if name == "L" else 1))  # same init for a fresh and a resumed run
     net = build_model("liver-fll", name, arch)
@@ -294,7 +297,7 @@ def train_stage(name: str, cfg: RunConfig, rt: Runtime, spec: dict[str, Any], ge
         weight_decay=cfg.train.weight_decay,
         schedule=cfg.train.lr_schedule, set_epoch=set_epoch)
     return run_stage(stage, rt, ckpt, select_on=cfg.train.select_on, checkpoint_every=cfg.train.checkpoint_every,
-                     resume=resume, progress_enabled=progress, stop_after=stop_after)
+                     resume=job.resume, progress_enabled=job.progress, stop_after=job.stop)
 
 
 def architecture(cfg: RunConfig) -> dict[str, Any]:

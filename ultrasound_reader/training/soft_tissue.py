@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -28,7 +28,10 @@ from ultrasound_reader.training.config import RunConfig
 from ultrasound_reader.training.crops import ContextGeometry, augment, case_crops, normalise
 from ultrasound_reader.training.dataset import DataSet
 from ultrasound_reader.training.loop import StageResult, StageSpec, run_stage
-from ultrasound_reader.training.runtime import Runtime, worker_init
+from ultrasound_reader.training.runtime import worker_init
+
+if TYPE_CHECKING:
+    from ultrasound_reader.training.tasks import TaskRun
 
 SUBTYPE_OF = {f"SM-{i + 1}": s for i, s in enumerate(SOFT_TISSUE_SUBTYPES)}
 
@@ -157,10 +160,9 @@ def architecture(cfg: RunConfig) -> dict[str, Any]:
             "training_loss": "BCE, one model per output; SM-k on benign lesions only (k vs other benign)"}
 
 
-def train_model(name: str, cfg: RunConfig, rt: Runtime, spec: dict[str, Any], geometry: ContextGeometry,
-                train: STCrops, internal: STCrops, ckpt: Path, resume: bool, progress: bool,
-                stop_after: list[int] | None, index: int) -> StageResult:
-    """Train one of DLM-1, SM-1..SM-5."""
+def train_model(name: str, job: TaskRun, train: STCrops, internal: STCrops, ckpt: Path, *, index: int) -> StageResult:
+    """Train one of DLM-1, SM-1..SM-5 (``index``: its place in model.models, which seeds it)."""
+    cfg, rt, spec, geometry = job.cfg, job.rt, job.spec, job.geometry
     lesions, y = targets(name, train)
     if y.size == 0 or y.min() == y.max():
         raise UserError(f"{name}: the training cohort has {int(y.sum())} positive and {int(y.size - y.sum())} "
@@ -196,4 +198,4 @@ def train_model(name: str, cfg: RunConfig, rt: Runtime, spec: dict[str, Any], ge
                       optimizer=cfg.train.optimizer, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
                       schedule=cfg.train.lr_schedule, set_epoch=set_epoch)
     return run_stage(stage, rt, ckpt, select_on=cfg.train.select_on, checkpoint_every=cfg.train.checkpoint_every,
-                     resume=resume, progress_enabled=progress, stop_after=stop_after)
+                     resume=job.resume, progress_enabled=job.progress, stop_after=job.stop)

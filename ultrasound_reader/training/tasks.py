@@ -135,24 +135,21 @@ def run_fll(job: TaskRun, cohorts: Cohorts) -> dict[str, Any]:
     from ultrasound_reader.training.fusion import fit_lbc
 
     cfg, rt, spec, geometry, ckdir, say = job.cfg, job.rt, job.spec, job.geometry, job.checkpoints, job.say
-    cache, resume, progress, stop = job.cache, job.resume, job.progress, job.stop
     stages = cfg.model.stages
     sets = _cohorts(cohorts)
-    crops = _prepare_all(fll.prepare, sets, rt, say, spec=spec, geometry=geometry, cache=cache,
+    crops = _prepare_all(fll.prepare, sets, rt, say, spec=spec, geometry=geometry, cache=job.cache,
                          note=say)
     results = {}
-    results["L"] = fll.train_stage("L", cfg, rt, spec, geometry, crops["training"], crops["internal"],
-                                   ckdir / "L.pt", resume, progress, stop)
+    results["L"] = fll.train_stage("L", job, crops["training"], crops["internal"], ckdir / "L.pt")
     if "LB" in stages:
-        results["LB"] = fll.train_stage("LB", cfg, rt, spec, geometry, crops["training"], crops["internal"],
-                                        ckdir / "LB.pt", resume, progress, stop, init_from=results["L"].state)
+        results["LB"] = fll.train_stage("LB", job, crops["training"], crops["internal"], ckdir / "LB.pt",
+                                        init_from=results["L"].state)
     cv, oof = None, {}
     if cfg.split.cv_folds:
         def fit_fold(tr: Any, va: Any, folder: Path) -> dict[str, np.ndarray]:
-            r = {"L": fll.train_stage("L", cfg, rt, spec, geometry, tr, va, folder / "L.pt", resume, progress, stop)}
+            r = {"L": fll.train_stage("L", job, tr, va, folder / "L.pt")}
             if "LB" in stages:
-                r["LB"] = fll.train_stage("LB", cfg, rt, spec, geometry, tr, va, folder / "LB.pt", resume, progress,
-                                          stop, init_from=r["L"].state)
+                r["LB"] = fll.train_stage("LB", job, tr, va, folder / "LB.pt", init_from=r["L"].state)
             out = {}
             for name, res in r.items():
                 net = build_model("liver-fll", name, fll.architecture(cfg))
@@ -251,20 +248,17 @@ def run_soft_tissue(job: TaskRun, cohorts: Cohorts) -> dict[str, Any]:
     from ultrasound_reader.training import soft_tissue as st
 
     cfg, rt, spec, geometry, ckdir, say = job.cfg, job.rt, job.spec, job.geometry, job.checkpoints, job.say
-    cache, resume, progress, stop = job.cache, job.resume, job.progress, job.stop
     sets = _cohorts(cohorts)
-    crops = _prepare_all(st.prepare, sets, rt, say, spec=spec, geometry=geometry, cache=cache, note=say)
+    crops = _prepare_all(st.prepare, sets, rt, say, spec=spec, geometry=geometry, cache=job.cache, note=say)
     results = {}
     for k, name in enumerate(cfg.model.models):
-        results[name] = st.train_model(name, cfg, rt, spec, geometry, crops["training"], crops["internal"],
-                                       ckdir / f"{name}.pt", resume, progress, stop, k)
+        results[name] = st.train_model(name, job, crops["training"], crops["internal"], ckdir / f"{name}.pt", index=k)
     cv = None
     if cfg.split.cv_folds:
         def fit_fold(tr: Any, va: Any, folder: Path) -> dict[str, np.ndarray]:
             out = {}
             for k, name in enumerate(cfg.model.models):
-                res = st.train_model(name, cfg, rt, spec, geometry, tr, va, folder / f"{name}.pt", resume, progress,
-                                     stop, k)
+                res = st.train_model(name, job, tr, va, folder / f"{name}.pt", index=k)
                 net = build_model("soft-tissue", name, st.architecture(cfg))
                 net.load_state_dict(res.state)
                 out[name] = st.predict(net.to(rt.device), va, spec, rt.device)
