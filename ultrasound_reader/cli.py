@@ -50,8 +50,8 @@ def build_parser(available_only: bool = False) -> argparse.ArgumentParser:
             # A registered command whose module cannot be imported is a broken
             # installation or a bug, never "not built yet": keep the command in
             # the parser so that calling it reports why (exit 2), and let the
-            # other commands run.
-            # it takes whatever follows (no option prefix, so "--x" is not an error)
+            # other commands run. It takes whatever follows (no option prefix, so
+            # "--x" is not a usage error before the reason is given).
             p = sub.add_parser(name, help=f"{help_text} [unavailable: {_import_failure(module_name, exc)}]",
                                description=help_text, prefix_chars="\0", add_help=False)
             p.add_argument("_ignored", nargs="*", help=argparse.SUPPRESS)

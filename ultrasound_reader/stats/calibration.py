@@ -99,8 +99,8 @@ def calibration_intercept_slope(truth: object, prob: object) -> CalibrationFit:
     fit = fit_logistic(pd.DataFrame({"y": c.truth, "lp": lp}), "y", ["lp"])
     off, off_separation = binomial_glm(c.truth.astype(float), np.ones((p.size, 1)), offset=lp)
     if fit.separation or off_separation:
-        notes.append("perfect separation: the probabilities order every case correctly, so the calibration "
-                     "intercept and slope are not finite estimates")
+        notes.append("perfect separation: the probabilities separate the outcomes (numerically) completely, "
+                     "so the calibration intercept and slope are not finite estimates")
     notes += [w for w in fit.warnings if "separation" not in w]
     return CalibrationFit(float(fit.coef[0]), float(fit.coef[1]), float(fit.se[0]), float(fit.se[1]),
                           float(off.params[0]), notes)
