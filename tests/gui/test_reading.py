@@ -40,22 +40,6 @@ LESION_FRAMES = (2, 7, 12, 17)
 
 
 # ----------------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A models folder with a small random bundle per task, named like the demo bundles."""
-    import torch
-
-    from ultrasound_reader.ai import make_random_bundle
-
-    torch.set_num_threads(1)
-    root = tmp_path_factory.mktemp("models")
-    make_random_bundle(root / "liver-fll-demo", "liver-fll", small=True, seed=11)
-    # A DLM-1 cut-off above the random model's output, so the cascade goes on to the subtypes.
-    make_random_bundle(root / "soft-tissue-demo", "soft-tissue", small=True, seed=12,
-                       manifest_overrides={"thresholds": {"DLM-1": {"value": 0.9, "method": "fixed"}}})
-    return root
-
-
 def _copy_case(src: Path, dest: Path, strip: bool) -> Path:
     out = dest / src.name
     shutil.copytree(src, out)
@@ -449,8 +433,8 @@ def test_soft_tissue_workflow(ui, qtbot, reading_window, tmp_path: Path) -> None
     lines = r.results.visible_text().splitlines()
     dlm = next(i for i, line in enumerate(lines) if line.startswith("DLM-1  "))
     subs = sorted((n for n in result.probabilities if n.startswith("SM-")), key=lambda n: -result.probabilities[n])
-    shown = [i for i, line in enumerate(lines) for n in subs
-             if line.endswith(f"{result.probabilities[n]:.3f}") and i > dlm]
+    shown = [i for n in subs for i, line in enumerate(lines)
+             if i > dlm and line.startswith(f"{n} ") and line.endswith(f"{result.probabilities[n]:.3f}")]
     assert len(shown) == 5 and shown == sorted(shown)  # DLM-1 first, then SM-1..SM-5 ranked by score
     assert result.decision == "benign" and result.subtype is not None
     assert r.cam.model.count() == 6 and r.cam.model.itemData(0) == "DLM-1"
