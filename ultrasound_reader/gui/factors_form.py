@@ -170,10 +170,13 @@ class FactorsForm(QWidget):
         self.title = QLabel("", self)
         self.title.setObjectName("factorsTitle")
         self.title.setStyleSheet(f"color: {theme.TEXT_DIM}; font-weight: bold;")
+        self.title.setWordWrap(True)
         outer.addWidget(self.title)
         self.form = QFormLayout()
         self.form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        # A narrow dock puts a long label above its field instead of truncating either.
+        self.form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.form.setHorizontalSpacing(8)
         self.form.setVerticalSpacing(3)
         outer.addLayout(self.form)

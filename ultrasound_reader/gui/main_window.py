@@ -468,6 +468,15 @@ class MainWindow(QMainWindow):
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tb)
         self.toolbar = tb
+        # Qt's overflow button draws an icon the theme's padding hides: say it in text.
+        for ext in tb.findChildren(QToolButton):
+            if ext.metaObject().className() == "QToolBarExtension":
+                ext.setObjectName("toolbarOverflow")
+                ext.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+                ext.setText("»")
+                ext.setToolTip("More tools")
+                ext.setStyleSheet("QToolButton { padding: 0px 4px; font-weight: bold; }")
+                ext.setMinimumWidth(18)
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
@@ -577,6 +586,7 @@ class MainWindow(QMainWindow):
         right = [named[n] for n in ("resultsDock", "nomogramDock") if n in named]
         for dock in left + right:
             dock.setFloating(False)
+            dock.setMinimumWidth(max(dock.minimumWidth(), MIN_PANEL_WIDTH))
         for dock in left:
             self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
         for dock in right:
@@ -602,8 +612,8 @@ class MainWindow(QMainWindow):
         if nomogram is not None and self.session.bundle is not None:
             nomogram.setVisible(bool((self.session.manifest or {}).get("nomogram")))
         width, height = self.width(), self.height()
-        left_w, right_w = ((340, 440) if width >= 1500 else (300, 340) if width >= 1240 else
-                           (MIN_PANEL_WIDTH + 20, MIN_PANEL_WIDTH + 20))
+        left_w, right_w = ((350, 440) if width >= 1500 else (320, 330) if width >= 1240 else
+                           (MIN_PANEL_WIDTH + 10, MIN_PANEL_WIDTH + 10))
         if left and right:
             self.resizeDocks([left[0], right[0]], [left_w, right_w], Qt.Orientation.Horizontal)
         if results is not None and nomogram is not None:
@@ -617,7 +627,7 @@ class MainWindow(QMainWindow):
         """What is wrong with the layout on screen: a docked panel narrower than its minimum, the image crushed."""
         problems = []
         for dock in self.findChildren(QDockWidget):
-            if dock.isVisible() and not dock.isFloating() and dock.width() < min(dock.minimumWidth(), MIN_PANEL_WIDTH) - 2:
+            if dock.isVisible() and not dock.isFloating() and dock.width() < MIN_PANEL_WIDTH - 2:
                 problems.append(f"{plain_title(dock.windowTitle())} is {dock.width()} px wide")
         central = self.centralWidget()
         if central is not None and central.width() < MIN_CENTRAL_WIDTH - 2:
@@ -1012,7 +1022,7 @@ class MainWindow(QMainWindow):
             keys = [k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts()]
             if not keys or not action.text():
                 continue
-            rows.append((where.get(id(action), "Window"), plain_title(action.text()).replace("…", ""), ", ".join(keys)))
+            rows.append((where.get(id(action), "Window"), _action_name(action), ", ".join(keys)))
         order = {plain_title(MENU_TITLES[k]): i for i, k in enumerate(MENU_KEYS)}
         return sorted(set(rows), key=lambda r: (order.get(r[0], 99), r[1]))
 
@@ -1105,6 +1115,19 @@ def _menu_actions(menu: QMenu) -> list[QAction]:
         if action.menu() is not None:
             out.extend(_menu_actions(action.menu()))
     return out
+
+
+def _action_name(action: QAction) -> str:
+    """An action's name in words: its tooltip's first part for symbol-only buttons ("|◀" → "First frame")."""
+    fixed = {"undo": "Undo", "redo": "Redo"}  # their texts name the last edit
+    if action.objectName() in fixed:
+        return fixed[action.objectName()]
+    text = plain_title(action.text()).replace("…", "")
+    tip = action.toolTip().split(" (")[0]
+    if tip and (not any(c.isalpha() for c in text) or text.split()[0] in ("◀", "▶", "❚❚") or
+                text.split()[-1] == "▶"):
+        return tip
+    return text
 
 
 def _html(text: str) -> str:

@@ -215,7 +215,9 @@ class ResultsPanel(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setStyleSheet(f"QTableWidget {{ background: {theme.BASE}; color: {theme.TEXT}; "
-                                 f"gridline-color: {theme.BORDER}; border: 1px solid {theme.BORDER}; }}")
+                                 f"gridline-color: {theme.BORDER}; border: 1px solid {theme.BORDER}; }} "
+                                 f"QTableWidget:disabled {{ color: {theme.TEXT_DIM}; }} "
+                                 f"QHeaderView::section:disabled {{ color: {theme.TEXT_DIM}; }}")
         self.table.cellActivated.connect(self._on_row)
         self.table.cellDoubleClicked.connect(self._on_row)
         lay.addWidget(self.table)
@@ -277,14 +279,23 @@ class ResultsPanel(QWidget):
         self._dim(self.stale)
 
     def _dim(self, dim: bool) -> None:
-        """Grey the whole result out (explicit colours included) while keeping it readable."""
+        """Grey the result out (explicit colours included) while keeping it readable.
+
+        Each part gets its own opacity effect; the per-image table gets none (an effect over a
+        table makes Qt paint its first row over its header) and greys by its disabled colours."""
         self.body.setEnabled(not dim)
-        if dim and self.body.graphicsEffect() is None:
-            effect = QGraphicsOpacityEffect(self.body)
-            effect.setOpacity(0.45)
-            self.body.setGraphicsEffect(effect)
-        elif not dim and self.body.graphicsEffect() is not None:
-            self.body.setGraphicsEffect(None)
+        for w in (self.placeholder, self.decision, self.decision_detail, self.warnings, self.bars_box,
+                  self.details, self.table_title, self.footer):
+            if dim and w.graphicsEffect() is None:
+                effect = QGraphicsOpacityEffect(w)
+                effect.setOpacity(0.45)
+                w.setGraphicsEffect(effect)
+            elif not dim and w.graphicsEffect() is not None:
+                w.setGraphicsEffect(None)
+
+    @property
+    def dimmed(self) -> bool:
+        return self.decision.graphicsEffect() is not None
 
     def set_stale(self, stale: bool = True, reason: str = STALE_TEXT) -> None:
         """Grey the shown result out (the ROIs or factors it was computed from have changed)."""
@@ -404,7 +415,7 @@ class ResultsPanel(QWidget):
                                    style=f"color: {theme.TEXT_DIM}; font-size: 9pt; margin-left: 6px;")
                     grid.addWidget(plain, i, 0, 1, 3)
                     i += 1
-                caution = self.cautions.get(key, "")
+                caution = self.cautions.get(key, "") if highlight else ""  # beside the probability that decides
                 if caution and p is not None:
                     note = _label(f"⚠ {caution}", f"caution_{key}", self.bars_box, wrap=True,
                                   style=f"color: {theme.ACCENT}; font-size: 9pt; margin-left: 6px;")
