@@ -562,6 +562,8 @@ def test_saved_layout_is_versioned_checked_and_reset(qtbot, make_window, tiny_mo
 def test_failed_open_keeps_the_previous_case_and_says_so(qtbot, reading_window, tmp_path: Path) -> None:  # noqa: ANN001
     window = reading_window
     _open_case(qtbot, window, _copy_case(DEMO / "liver" / "liver-s136-0000", tmp_path, strip=False))
+    qtbot.wait(100)  # the jump to the first ROI frame
+    _goto(qtbot, window, 5)
     before = (window.cine, window.current_path, window.case_ctl.doc.case, window.windowTitle(),
               window.browser.paths(), window.reading.form.factors(), window.image_view.frame_index)
     bad = tmp_path / "notes.dcm"

@@ -379,8 +379,11 @@ class ReadingController(QObject):
         self.model_label.setText(text)
         self.model_label.setToolTip(str(s.bundle_info.path) if s.bundle_info else
                                     (no_bundle_message(s.no_bundle_task) if s.no_bundle_task else ""))
-        if s.run is None and s.state in (SessionState.NO_BUNDLE, SessionState.LOADING, SessionState.READY):
+        if s.run is None and s.state in (SessionState.NO_BUNDLE, SessionState.LOADING):
             self._set_status(text)
+        elif s.run is None and s.state is SessionState.READY:
+            self._set_status("Ready: Analyse (F5) when the ROIs and factors are in" if self.doc.case is not None
+                             else "Ready: open a case or images")
 
     # ===================================================================== analysing
     def analyse(self) -> int | None:
@@ -444,9 +447,7 @@ class ReadingController(QObject):
         stale = bool(reasons)
         text = stale_text(reasons)
         factors_only = reasons == (FACTORS,)
-        if factors_only:
-            text += " (the nomogram shows the current factors)"
-        self.results.set_stale(stale, text)
+        self.results.set_stale(stale, text + (" (the nomogram shows the current factors)" if factors_only else ""))
         self.cams.set_stale(stale and not factors_only)  # maps of moved ROIs would mislead
         self.cam_note.setText(text + ("" if factors_only else " — heat maps hidden"))
         self.cam_note.setVisible(stale)
