@@ -623,9 +623,14 @@ def test_left_panel_shows_fields_rows_and_names(qtbot, reading_window, tmp_path:
     assert table.rowCount() == 5 and table.viewport().height() >= 4 * table.rowHeight(0)
     r.factors_dock.raise_()
     qtbot.waitUntil(lambda: r.form.isVisible(), timeout=2000)
+    area = r.form.parentWidget().parentWidget()
+    assert r.form.width() <= area.viewport().width()  # nothing hidden to the right
     for name in r.form.visible_fields():
         label = r.form.labels[name]
         assert label.width() >= label.sizeHint().width(), name  # no label cut
+        r.form.widgets[name].setFocus()
+        qtbot.wait(5)
+        assert area.horizontalScrollBar().value() == 0, name  # focusing a field keeps the labels in view
     # Long, similar file names stay apart: wrapped whole, never elided in the middle.
     a, b = wrap_label("gdcm-US-ALOKA-16.dcm"), wrap_label("gdcm-US-ALOKA-16-big-endian-sample.dcm")
     assert a != b and "".join(b.split("\n")) == "gdcm-US-ALOKA-16-big-endian-sample.dcm"
