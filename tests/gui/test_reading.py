@@ -570,7 +570,10 @@ def test_failed_open_keeps_the_previous_case_and_says_so(qtbot, reading_window, 
     bad.write_text("not an image\n")
     empty = tmp_path / "empty"
     empty.mkdir()
-    for target in (bad, empty):
+    broken_case = tmp_path / "broken-case"
+    broken_case.mkdir()
+    (broken_case / "case.json").write_text("{ not json")
+    for target in (bad, empty, broken_case):
         with qtbot.waitSignal(window.errorShown, timeout=10000) as shown:
             window.open_paths([target])
         qtbot.waitUntil(lambda: not window.runner.busy, timeout=10000)

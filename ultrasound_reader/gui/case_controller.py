@@ -164,6 +164,7 @@ class CaseController(QObject):
         s.roisChanged.connect(self._refresh)
         s.caseChanged.connect(self._on_case_changed)
         s.roiRequested.connect(self.go_to_roi)
+        s.error.connect(lambda message: setattr(self, "last_message", message))  # e.g. a task the ROIs refuse
         self.panel.taskChosen.connect(self.set_task)
         self.panel.kindChosen.connect(self.set_kind)
         self.panel.roleChosen.connect(self.set_role)
@@ -226,11 +227,11 @@ class CaseController(QObject):
         self._note(f"Opening case {path}…", 0)
         return self.shell.submit("open", _load_case, str(path),
                                     on_done=lambda r, p=Path(path): self._on_case_loaded(p, *r),
-                                    on_error=lambda message, _user: self.tell(message))
+                                    on_error=lambda message, _user: self._open_failed(message))
 
     def _on_case_loaded(self, path: Path, case: Case, infos: list[ImageInfo]) -> None:
         if not case.images:
-            self.tell(f"{path}: the case lists no images")
+            self._open_failed(f"{path}: the case lists no images")
             return
         self.session.set_image_index(None)  # the image on screen is not one of the new case's yet
         self.infos = dict(enumerate(infos))
@@ -260,6 +261,10 @@ class CaseController(QObject):
             self.tell(problems[0] + more)
         else:
             self._note(f"Case {case.case_id}: {len(case.rois)} ROI(s) on {len(case.images)} image(s)", 8000)
+
+    def _open_failed(self, message: str) -> None:
+        self.last_message = message
+        self.shell.open_failed(message)
 
     def save(self) -> bool:
         """Save to the case's own case.json, or ask where (a new case). True when written."""

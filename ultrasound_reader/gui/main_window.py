@@ -204,6 +204,10 @@ class WindowShell:
     def dialog_parent(self) -> QWidget:
         return self._w
 
+    def open_failed(self, message: str) -> None:
+        """Something asked to be opened could not be: shown as an error, with what stays on screen."""
+        self._w._on_open_failed(message)
+
     def show_frame(self, index: int) -> None:
         self._w.show_frame(index)
 
@@ -251,6 +255,7 @@ class MainWindow(QMainWindow):
         self._scan_note = ""
         self._remember = False
         self._open_failed: str | None = None
+        self._requested_path: str | None = None
 
         self.image_view = ImageView(self)
         self.player = Player(self)
@@ -612,7 +617,7 @@ class MainWindow(QMainWindow):
         if nomogram is not None and self.session.bundle is not None:
             nomogram.setVisible(bool((self.session.manifest or {}).get("nomogram")))
         width, height = self.width(), self.height()
-        left_w, right_w = ((350, 440) if width >= 1500 else (320, 330) if width >= 1240 else
+        left_w, right_w = ((350, 440) if width >= 1500 else (300, 360) if width >= 1240 else
                            (MIN_PANEL_WIDTH + 10, MIN_PANEL_WIDTH + 10))
         if left and right:
             self.resizeDocks([left[0], right[0]], [left_w, right_w], Qt.Orientation.Horizontal)
@@ -673,6 +678,7 @@ class MainWindow(QMainWindow):
     def open_file(self, path: str, remember: bool = False, new_series: bool = False) -> int:
         """Open one image file: header and first frame in a worker, then shown."""
         self._remember = remember
+        self._requested_path = str(path)
         self.statusBar().showMessage(f"Opening {Path(path).name}…")
         return self.runner.submit("open", _load_cine, str(path),
                                   on_done=lambda result, p=str(path), n=new_series: self._on_loaded(p, *result, n),
@@ -680,7 +686,8 @@ class MainWindow(QMainWindow):
                                   on_discard=lambda result: result[0].close())
 
     def _on_browser_pick(self, path: str) -> None:
-        if path != self.current_path:
+        # A click moves the current row and clicks it: one request for the same file is enough.
+        if path != self.current_path and path != self._requested_path:
             self.open_file(path)
 
     def _on_scanned(self, result: ScanResult) -> None:
@@ -727,6 +734,7 @@ class MainWindow(QMainWindow):
     def _on_loaded(self, path: str, cine: Cine, first: np.ndarray, thumb: np.ndarray, new_series: bool = False) -> None:
         self._close_cine()
         self._open_failed = None
+        self._requested_path = None
         self.current_frame = 0
         self.error_label.setText(self._scan_note)  # a folder's problems stay noted while browsing it
         self.player.set_cine(cine)
@@ -766,6 +774,7 @@ class MainWindow(QMainWindow):
 
     def _on_open_failed(self, message: str, user_error: bool = True) -> None:
         """Nothing of the failed open reaches the screen: what was shown stays, and the message says so."""
+        self._requested_path = None
         self.case_ctl.cancel_plain_open()
         if self.current_path is not None:
             case = self.session.case
