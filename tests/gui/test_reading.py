@@ -711,3 +711,22 @@ def test_demo_status_shows_as_soon_as_a_demo_bundle_is_loaded(qtbot, reading_win
     assert r.results.banner.isVisible() and r.results.banner.text() == DEMO_TEXT
     _analyse_and_wait(qtbot, window)
     assert r.results.banner.isVisible() and r.results.banner.text() == DEMO_TEXT
+
+
+def test_controllers_get_the_shell_and_the_session_not_the_window(qtbot, window) -> None:  # noqa: ANN001
+    from PySide6.QtGui import QAction
+
+    from ultrasound_reader.gui.main_window import MainWindow
+    from ultrasound_reader.gui.session import ReadingSession
+
+    parts = [window.case_ctl, window.reading, window.reading.cams]
+    for part in parts:
+        held = [k for k, v in vars(part).items() if isinstance(v, MainWindow)]
+        assert held == [], (type(part).__name__, held)
+        assert part.session is window.session and isinstance(part.session, ReadingSession)
+        assert not hasattr(part, "w")
+    # Menus are found by key, not by their titles: a renamed menu still takes the actions meant for it.
+    window.menus["file"].setTitle("&Datei")
+    action = window.shell.add_action("probe", "Probe", None, menu="file", before="close")
+    assert action in window.menus["file"].actions() and window.actions["probe"] is action
+    assert isinstance(action, QAction) and action.parent() is window
