@@ -216,7 +216,7 @@ class ResultsPanel(QWidget):
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setStyleSheet(f"QTableWidget {{ background: {theme.BASE}; color: {theme.TEXT}; "
                                  f"gridline-color: {theme.BORDER}; border: 1px solid {theme.BORDER}; }} "
-                                 f"QTableWidget:disabled {{ color: {theme.TEXT_DIM}; }} "
+                                 f"QTableWidget:disabled, QTableWidget::item:disabled {{ color: {theme.TEXT_DIM}; }} "
                                  f"QHeaderView::section:disabled {{ color: {theme.TEXT_DIM}; }}")
         self.table.cellActivated.connect(self._on_row)
         self.table.cellDoubleClicked.connect(self._on_row)
