@@ -152,3 +152,19 @@ def broken_folder(tmp_path: Path, dicom_samples: Path) -> Iterator[Path]:
     (folder / "truncated.dcm").write_bytes(data[: len(data) // 3])
     (folder / "notes.txt").write_text("not an image\n")
     yield folder
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models folder with a small random bundle per task, named like the demo bundles."""
+    import torch
+
+    from ultrasound_reader.ai import make_random_bundle
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("models")
+    make_random_bundle(root / "liver-fll-demo", "liver-fll", small=True, seed=11)
+    # A DLM-1 cut-off above the random model's output, so the cascade goes on to the subtypes.
+    make_random_bundle(root / "soft-tissue-demo", "soft-tissue", small=True, seed=12,
+                       manifest_overrides={"thresholds": {"DLM-1": {"value": 0.9, "method": "fixed"}}})
+    return root

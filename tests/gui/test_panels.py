@@ -271,6 +271,48 @@ def test_results_panel_shows_an_fll_analysis(qtbot, themed, fll_bundle, fll_resu
     assert sig.args == [r.per_image[1]["roi_id"], 0, 0]
 
 
+def test_results_panel_cautions_beside_a_poorly_calibrated_probability(qtbot, themed, fll_bundle, fll_result) -> None:  # noqa: ANN001
+    """Item 11: the bundle's own external calibration (manifest metrics) words a caution under the deciding bar."""
+    import copy
+
+    from ultrasound_reader.gui.results_panel import ResultsPanel
+
+    r = fll_result
+    poor = copy.deepcopy(fll_bundle.manifest)
+    poor["metrics"] = {"external": {"LBC": {"calibration": {"slope": 0.4936, "hosmer_lemeshow_p": 0.0001}},
+                                    "L": {"calibration": {"slope": 1.66, "hosmer_lemeshow_p": 0.11}}}}
+    panel = ResultsPanel()
+    qtbot.addWidget(panel)
+    panel.set_result(r, poor)
+    lines = panel.visible_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("Model^LBC  "))
+    caution = next(line for line in lines[at + 1:at + 3] if line.startswith("⚠ Calibration"))
+    assert "external cohort" in caution and "slope 0.49" in caution and "p < 0.001" in caution
+    assert sum(line.startswith("⚠ Calibration") for line in lines) == 1  # only beside the deciding probability
+    good = copy.deepcopy(fll_bundle.manifest)
+    good["metrics"] = {"external": {"LBC": {"calibration": {"slope": 0.97, "hosmer_lemeshow_p": 0.4}}}}
+    panel.set_result(r, good)
+    assert "⚠ Calibration" not in panel.visible_text()
+    # The banner follows the bundle before any result; a result keeps it.
+    panel.clear()
+    panel.set_bundle(fll_bundle.manifest)
+    assert panel.banner.isVisibleTo(panel) and "NOT FOR CLINICAL USE" in panel.banner.text()
+    panel.set_bundle(None)
+    assert not panel.banner.isVisibleTo(panel)
+
+
+def test_results_panel_says_subtype_scores_are_not_one_choice(qtbot, themed, soft_setup) -> None:  # noqa: ANN001
+    from ultrasound_reader.gui.caution import SUBTYPE_NOTE
+    from ultrasound_reader.gui.results_panel import ResultsPanel
+
+    bundle, result = soft_setup[0], soft_setup[1]
+    panel = ResultsPanel()
+    qtbot.addWidget(panel)
+    panel.set_result(result, bundle.manifest)
+    text = panel.visible_text()
+    assert SUBTYPE_NOTE in text and "need not sum to 1" in text
+
+
 def test_results_panel_lbc_not_computed(qtbot, themed, fll_bundle) -> None:  # noqa: ANN001
     from ultrasound_reader.ai.analyzer import Analyzer
     from ultrasound_reader.gui.results_panel import ResultsPanel

@@ -40,22 +40,6 @@ LESION_FRAMES = (2, 7, 12, 17)
 
 
 # ----------------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A models folder with a small random bundle per task, named like the demo bundles."""
-    import torch
-
-    from ultrasound_reader.ai import make_random_bundle
-
-    torch.set_num_threads(1)
-    root = tmp_path_factory.mktemp("models")
-    make_random_bundle(root / "liver-fll-demo", "liver-fll", small=True, seed=11)
-    # A DLM-1 cut-off above the random model's output, so the cascade goes on to the subtypes.
-    make_random_bundle(root / "soft-tissue-demo", "soft-tissue", small=True, seed=12,
-                       manifest_overrides={"thresholds": {"DLM-1": {"value": 0.9, "method": "fixed"}}})
-    return root
-
-
 def _copy_case(src: Path, dest: Path, strip: bool) -> Path:
     out = dest / src.name
     shutil.copytree(src, out)
@@ -449,8 +433,8 @@ def test_soft_tissue_workflow(ui, qtbot, reading_window, tmp_path: Path) -> None
     lines = r.results.visible_text().splitlines()
     dlm = next(i for i, line in enumerate(lines) if line.startswith("DLM-1  "))
     subs = sorted((n for n in result.probabilities if n.startswith("SM-")), key=lambda n: -result.probabilities[n])
-    shown = [i for i, line in enumerate(lines) for n in subs
-             if line.endswith(f"{result.probabilities[n]:.3f}") and i > dlm]
+    shown = [i for n in subs for i, line in enumerate(lines)
+             if i > dlm and line.startswith(f"{n} ") and line.endswith(f"{result.probabilities[n]:.3f}")]
     assert len(shown) == 5 and shown == sorted(shown)  # DLM-1 first, then SM-1..SM-5 ranked by score
     assert result.decision == "benign" and result.subtype is not None
     assert r.cam.model.count() == 6 and r.cam.model.itemData(0) == "DLM-1"
@@ -503,3 +487,246 @@ def test_invalid_factor_blocks_the_analysis_with_its_field_named(qtbot, reading_
     assert r.results.state == "empty"  # the refusal went with its reason
     assert window.case_ctl.doc.case.factors == ClinicalFactors(**{**Case.load(
         DEMO / "liver" / "liver-s136-0000").factors.__dict__, "age": 61})
+
+
+# ----------------------------------------------------------------------------- the walk-through items
+def _docks(window):  # noqa: ANN001, ANN202
+    from PySide6.QtWidgets import QDockWidget
+
+    return [d for d in window.findChildren(QDockWidget) if d.isVisible() and not d.isFloating()]
+
+
+@pytest.mark.parametrize("size", [(1024, 700), (1280, 800)])
+def test_layout_fits_small_windows_and_resets(qtbot, reading_window, tmp_path: Path, size) -> None:  # noqa: ANN001
+    from PySide6.QtWidgets import QToolButton
+
+    from ultrasound_reader.gui.main_window import MIN_CENTRAL_WIDTH, MIN_PANEL_WIDTH
+
+    window = reading_window
+    window.resize(*size)
+    _open_case(qtbot, window, _copy_case(DEMO / "liver" / "liver-s136-0000", tmp_path, strip=False))
+    window.reset_layout()
+    qtbot.wait(50)
+    assert window.minimumSizeHint().width() <= 1024 and window.width() == size[0]
+    assert window.layout_problems() == []
+    assert all(d.width() >= MIN_PANEL_WIDTH for d in _docks(window))
+    assert window.centralWidget().width() >= MIN_CENTRAL_WIDTH
+    assert {d.objectName() for d in _docks(window)} >= {"seriesBrowser", "roiPanel", "camDock", "resultsDock",
+                                                         "nomogramDock"}
+    # A toolbar wider than the window ends in a visible overflow button with the rest.
+    overflow = window.toolbar.findChild(QToolButton, "toolbarOverflow")
+    hidden = [a for a in window.toolbar.actions() if not a.isSeparator() and window.toolbar.widgetForAction(a)
+              is not None and not window.toolbar.widgetForAction(a).isVisible()]
+    assert overflow is not None and overflow.text() == "»"
+    assert overflow.isVisible() == bool(hidden)
+    if size[0] == 1024:
+        assert hidden  # at 1024 px the analysis buttons are behind »
+    _shot(window, f"layout_{size[0]}.png")
+
+
+def test_saved_layout_is_versioned_checked_and_reset(qtbot, make_window, tiny_models, monkeypatch, tmp_path) -> None:  # noqa: ANN001
+    from PySide6.QtCore import QSettings, Qt
+
+    from ultrasound_reader.gui.main_window import LAYOUT_VERSION
+
+    monkeypatch.setenv("ULTRASOUND_READER_MODELS", str(tiny_models))
+    ini = tmp_path / "layout.ini"
+    window = make_window(ini)
+    qtbot.wait(50)
+    assert window.actions["reset_layout"] in window.menus["view"].actions()
+    cam = window.reading.cam_dock
+    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, cam)  # the reader moves a panel
+    window.close()
+    settings = QSettings(str(ini), QSettings.Format.IniFormat)
+    assert settings.value("window/state") is not None
+    again = make_window(ini)
+    qtbot.wait(50)
+    assert again.dockWidgetArea(again.reading.cam_dock) == Qt.DockWidgetArea.RightDockWidgetArea  # restored
+    again.actions["reset_layout"].trigger()
+    assert again.dockWidgetArea(again.reading.cam_dock) == Qt.DockWidgetArea.LeftDockWidgetArea
+    # A layout saved by another version is not restored.
+    old = again.saveState(LAYOUT_VERSION - 1)
+    assert not again.restoreState(old, LAYOUT_VERSION)
+    # A crushed layout is found and replaced by the default one.
+    dock, below = again.reading.results_dock, again.reading.nomogram_dock
+    for d in (dock, below):  # as an older version without minimum widths would have let it happen
+        d.setMinimumWidth(20)
+    again.resizeDocks([dock], [30], Qt.Orientation.Horizontal)
+    qtbot.waitUntil(lambda: dock.width() < 100, timeout=2000)
+    assert any("Results" in p for p in again.layout_problems())
+    again._check_restored_layout()
+    qtbot.waitUntil(lambda: again.layout_problems() == [], timeout=2000)
+    assert dock.minimumWidth() >= 220 and below.minimumWidth() >= 220
+
+
+def test_failed_open_keeps_the_previous_case_and_says_so(qtbot, reading_window, tmp_path: Path) -> None:  # noqa: ANN001
+    window = reading_window
+    _open_case(qtbot, window, _copy_case(DEMO / "liver" / "liver-s136-0000", tmp_path, strip=False))
+    qtbot.wait(100)  # the jump to the first ROI frame
+    _goto(qtbot, window, 5)
+    before = (window.cine, window.current_path, window.case_ctl.doc.case, window.windowTitle(),
+              window.browser.paths(), window.reading.form.factors(), window.image_view.frame_index)
+    bad = tmp_path / "notes.dcm"
+    bad.write_text("not an image\n")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    broken_case = tmp_path / "broken-case"
+    broken_case.mkdir()
+    (broken_case / "case.json").write_text("{ not json")
+    for target in (bad, empty, broken_case):
+        with qtbot.waitSignal(window.errorShown, timeout=10000) as shown:
+            window.open_paths([target])
+        qtbot.waitUntil(lambda: not window.runner.busy, timeout=10000)
+        assert "still showing case liver-s136-0000" in shown.args[0]
+        after = (window.cine, window.current_path, window.case_ctl.doc.case, window.windowTitle(),
+                 window.browser.paths(), window.reading.form.factors(), window.image_view.frame_index)
+        assert after == before
+        assert window.browser.tree.currentItem().data(0, Qt.ItemDataRole.UserRole) == window.current_path
+
+
+def test_every_result_view_follows_staleness(qtbot, reading_window, tmp_path: Path) -> None:  # noqa: ANN001
+    window = reading_window
+    _open_case(qtbot, window, _copy_case(DEMO / "liver" / "liver-s136-0000", tmp_path, strip=False))
+    r, doc = window.reading, window.case_ctl.doc
+    _analyse_and_wait(qtbot, window)
+    notes = (r.nomogram_note, r.cam_note, r.curves_note)
+    assert not any(n.isVisible() for n in notes) and not r.nomogram_dimmed and not r.results.dimmed
+    roi = doc.case.rois_of("background")[0]
+    doc.set_points(roi.id, [(x + 5, y) for x, y in roi.points], "Move ROI")
+    assert r.results.stale and r.results.dimmed and r.nomogram_dimmed
+    assert all(n.isVisible() and n.text().startswith("ROIs changed since this analysis") for n in notes)
+    assert "ROIs changed" in r.results.status.text()
+    doc.undo_stack.undo()
+    assert not any(n.isVisible() for n in notes) and not r.nomogram_dimmed and not r.results.stale
+    form = r.form
+    form.widgets["halo"].setCurrentIndex(form.widgets["halo"].findData(not doc.case.factors.halo))
+    # Only the factors: the nomogram is the live what-if (not greyed) and says so; the results are greyed.
+    assert r.results.stale and r.results.dimmed and not r.nomogram_dimmed
+    assert r.nomogram_note.isVisible() and "what-if" in r.nomogram_note.text()
+    assert r.results.status.text().startswith("Clinical factors changed since this analysis")
+    # The greyed table keeps its header clear: no opacity effect over the table or above it.
+    w = r.results.table
+    while w is not None:
+        assert w.graphicsEffect() is None, w.objectName()
+        w = w.parentWidget()
+    _shot(window, "stale_factors.png")
+
+
+def test_left_panel_shows_fields_rows_and_names(qtbot, reading_window, tmp_path: Path) -> None:  # noqa: ANN001
+    from ultrasound_reader.gui.series_browser import wrap_label
+
+    window = reading_window
+    window.resize(1280, 800)
+    _open_case(qtbot, window, _copy_case(DEMO / "liver" / "liver-s136-0000", tmp_path, strip=False))
+    window.reset_layout()
+    ctl, r = window.case_ctl, window.reading
+    ctl.panel.raise_()
+    qtbot.wait(50)
+    table = ctl.panel.table
+    assert table.rowCount() == 5 and table.viewport().height() >= 4 * table.rowHeight(0)
+    r.factors_dock.raise_()
+    qtbot.waitUntil(lambda: r.form.isVisible(), timeout=2000)
+    area = r.form.parentWidget().parentWidget()
+    assert r.form.width() <= area.viewport().width()  # nothing hidden to the right
+    for name in r.form.visible_fields():
+        label = r.form.labels[name]
+        assert label.width() >= label.sizeHint().width(), name  # no label cut
+        r.form.widgets[name].setFocus()
+        qtbot.wait(5)
+        assert area.horizontalScrollBar().value() == 0, name  # focusing a field keeps the labels in view
+    # Long, similar file names stay apart: wrapped whole, never elided in the middle.
+    a, b = wrap_label("gdcm-US-ALOKA-16.dcm"), wrap_label("gdcm-US-ALOKA-16-big-endian-sample.dcm")
+    assert a != b and "".join(b.split("\n")) == "gdcm-US-ALOKA-16-big-endian-sample.dcm"
+    assert window.browser.tree.textElideMode() == Qt.TextElideMode.ElideRight
+
+
+def test_arrow_keys_in_the_series_browser_load_the_image(qtbot, reading_window, tmp_path: Path) -> None:  # noqa: ANN001
+    window = reading_window
+    _open_case(qtbot, window, _copy_case(DEMO / "soft-tissue" / "soft-s136-0000", tmp_path, strip=False),
+               task="soft-tissue")
+    tree = window.browser.tree
+    first, cdfi = (str(window.case_ctl.doc.case.image_path(i)) for i in (0, 1))
+    assert window.current_path == first
+    tree.setFocus()
+    qtbot.keyClick(tree, Qt.Key.Key_Down)
+    qtbot.waitUntil(lambda: window.current_path == cdfi and not window.runner.busy, timeout=10000)
+    assert tree.currentItem().data(0, Qt.ItemDataRole.UserRole) == cdfi == window.current_path
+    assert window.case_ctl.image_index == 1
+    qtbot.keyClick(tree, Qt.Key.Key_Up)
+    qtbot.waitUntil(lambda: window.current_path == first and not window.runner.busy, timeout=10000)
+    assert tree.currentItem().data(0, Qt.ItemDataRole.UserRole) == first
+
+
+def test_ampersand_titles_shortcuts_sheet_model_card_and_plain_words(qtbot, reading_window, tmp_path: Path) -> None:  # noqa: ANN001
+    from PySide6.QtWidgets import QTabBar, QTextBrowser
+
+    from ultrasound_reader.gui.shell import plain_title
+
+    window = reading_window
+    _open_case(qtbot, window, _copy_case(DEMO / "liver" / "liver-s136-0000", tmp_path, strip=False))
+    r = window.reading
+    # "&" shown literally: the dock's title, its View ▸ Panels entry and its tab all read "Calibration & ...".
+    assert plain_title(r.curves_dock.windowTitle()) == "Calibration & decision curves"
+    assert plain_title(r.curves_dock.toggleViewAction().text()) == "Calibration & decision curves"
+    tabs = [plain_title(bar.tabText(i)) for bar in window.findChildren(QTabBar) for i in range(bar.count())]
+    assert "Calibration & decision curves" in tabs
+    # F5 is what the Analysis menu shows for Analyse.
+    assert window.actions["analyse"] in window.menus["analysis"].actions()
+    assert window.actions["analyse"].shortcut().toString() == "F5"
+    # The shortcuts sheet (F1) is made from the actions: every shortcut is on it.
+    assert window.actions["shortcuts"].shortcut().toString() == "F1"
+    rows = window.shortcut_rows()
+    listed = {keys for _menu, _text, keys in rows}
+    for key, action in window.actions.items():
+        if action.shortcuts():
+            assert any(action.shortcuts()[0].toString() in k.split(", ") for k in listed), key
+    assert ("Analysis", "Analyse", "F5, Ctrl+Return, Ctrl+Enter") in rows
+    assert ("Playback", "First frame", "Home") in rows
+    qtbot.keyClick(window, Qt.Key.Key_F1)
+    sheet = window.findChild(type(window.show_shortcuts()), "shortcutsDialog")
+    assert "Keyboard shortcuts" in sheet.findChild(QTextBrowser).toPlainText()
+    sheet.close()
+    # Help ▸ Model Card shows the bundle's MODEL_CARD.md.
+    card_action = window.actions["model_card"]
+    assert card_action in window.menus["help"].actions() and card_action.isEnabled()
+    dialog = window.show_model_card()
+    shown = dialog.findChild(QTextBrowser).toPlainText()
+    first_line = (r.bundle_info.path / "MODEL_CARD.md").read_text().splitlines()[0].lstrip("# ").strip()
+    assert first_line and first_line in shown
+    dialog.close()
+    # Outputs in plain words beside the paper's notation.
+    _analyse_and_wait(qtbot, window)
+    text = r.results.visible_text()
+    assert "Model^LBC  " in text and "image + background + clinical factors" in text
+
+
+def test_demo_status_shows_as_soon_as_a_demo_bundle_is_loaded(qtbot, reading_window, tmp_path: Path) -> None:  # noqa: ANN001
+    from ultrasound_reader.gui.results_panel import DEMO_TEXT
+
+    window = reading_window
+    r = window.reading
+    assert not r.results.banner.isVisible()  # no bundle yet
+    _open_case(qtbot, window, _copy_case(DEMO / "liver" / "liver-s136-0000", tmp_path, strip=False))
+    assert r.bundle.manifest["training_data"]["synthetic"] and r.run is None
+    assert r.results.banner.isVisible() and r.results.banner.text() == DEMO_TEXT
+    _analyse_and_wait(qtbot, window)
+    assert r.results.banner.isVisible() and r.results.banner.text() == DEMO_TEXT
+
+
+def test_controllers_get_the_shell_and_the_session_not_the_window(qtbot, window) -> None:  # noqa: ANN001
+    from PySide6.QtGui import QAction
+
+    from ultrasound_reader.gui.main_window import MainWindow
+    from ultrasound_reader.gui.session import ReadingSession
+
+    parts = [window.case_ctl, window.reading, window.reading.cams]
+    for part in parts:
+        held = [k for k, v in vars(part).items() if isinstance(v, MainWindow)]
+        assert held == [], (type(part).__name__, held)
+        assert part.session is window.session and isinstance(part.session, ReadingSession)
+        assert not hasattr(part, "w")
+    # Menus are found by key, not by their titles: a renamed menu still takes the actions meant for it.
+    window.menus["file"].setTitle("&Datei")
+    action = window.shell.add_action("probe", "Probe", None, menu="file", before="close")
+    assert action in window.menus["file"].actions() and window.actions["probe"] is action
+    assert isinstance(action, QAction) and action.parent() is window

@@ -21,28 +21,30 @@ from ultrasound_reader.gui.results_panel import fmt_prob, model_title
 
 if TYPE_CHECKING:
     from ultrasound_reader.gui.analysis import AnalysisRun
-    from ultrasound_reader.gui.main_window import MainWindow
+    from ultrasound_reader.gui.session import ReadingSession
+    from ultrasound_reader.gui.shell import Shell
 
 
 class CamDisplay(QObject):
-    def __init__(self, window: MainWindow, controls: CamControls, thumbs: CamThumbnails, overlay_action: QAction,
-                 side_action: QAction, parent: QObject | None = None) -> None:
+    def __init__(self, shell: Shell, session: ReadingSession, controls: CamControls, thumbs: CamThumbnails,
+                 overlay_action: QAction, side_action: QAction, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.w, self.controls, self.thumbs = window, controls, thumbs
+        self.shell, self.session, self.view = shell, session, shell.view
+        self.controls, self.thumbs = controls, thumbs
         self.overlay_action, self.side_action = overlay_action, side_action
         self.run: AnalysisRun | None = None
         self.labels: dict[str, str] = {}
         self.stale = False
         self._holding = False
         self.layer = CamLayer()
-        window.image_view.add_layer(self.layer, self.layer.zValue())
+        self.view.add_layer(self.layer, self.layer.zValue())
         self.compare = CompareView()
         self.compare.hide()
-        window.view_splitter.addWidget(self.compare)
-        window.frameChanged.connect(lambda _i: self.refresh())
-        window.cineChanged.connect(lambda _c: self.refresh())
-        window.image_view.windowLevelChanged.connect(lambda _wl: self._compare_frame())
-        window.image_view.view.sigRangeChanged.connect(lambda *_: self._follow_range())
+        shell.add_beside_image(self.compare)
+        session.frameChanged.connect(lambda _i: self.refresh())
+        session.imageChanged.connect(lambda _c: self.refresh())
+        self.view.windowLevelChanged.connect(lambda _wl: self._compare_frame())
+        self.view.view.sigRangeChanged.connect(lambda *_: self._follow_range())
         controls.settingsChanged.connect(self._on_settings)
 
     # -- what to show ----------------------------------------------------------------------
@@ -66,7 +68,8 @@ class CamDisplay(QObject):
 
     def overlay_now(self) -> Overlay | None:
         """The overlay for the image and frame on screen under the current settings (None: none)."""
-        run, view, index = self.run, self.w.image_view, self.w.case_ctl.image_index
+        image = self.session.image
+        run, view, index = self.run, self.view, image.index if image is not None else None
         if run is None or self.stale or view.raw is None or index is None:
             return None
         h, w = view.raw.shape[:2]
@@ -88,7 +91,7 @@ class CamDisplay(QObject):
             return
         settings = self.controls.settings()
         overlay = self.overlay_now()
-        side = settings.side_by_side and self.w.image_view.raw is not None
+        side = settings.side_by_side and self.view.raw is not None
         self.layer.show_overlay(None if side else overlay)
         if side:
             self.compare.layer.show_overlay(overlay)
@@ -98,8 +101,7 @@ class CamDisplay(QObject):
                                      else "Grad-CAM: analyse first")
             if not self.compare.isVisible():
                 self.compare.show()
-                total = sum(self.w.view_splitter.sizes())
-                self.w.view_splitter.setSizes([total // 2, total - total // 2])
+                self.shell.split_beside_evenly()
             self._compare_frame()
         elif self.compare.isVisible():
             self.compare.hide()
@@ -107,12 +109,12 @@ class CamDisplay(QObject):
 
     def _compare_frame(self) -> None:
         if self.compare.isVisible():
-            self.compare.set_frame(self.w.image_view.image_item.image)
+            self.compare.set_frame(self.view.image_item.image)
             self._follow_range()
 
     def _follow_range(self) -> None:
         if self.compare.isVisible():
-            self.compare.follow(self.w.image_view.view.viewRect())
+            self.compare.follow(self.view.view.viewRect())
 
     def refresh_thumbs(self) -> None:
         if self._holding:

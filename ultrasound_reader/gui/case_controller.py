@@ -1,8 +1,8 @@
 """The case in the reading window: open/save case.json, draw and edit ROIs, the ROI list and frame strip.
 
-:class:`CaseController` plugs into :class:`~.main_window.MainWindow` through its
-extension points (tools, a dock, image layers, cineChanged/frameChanged) and owns
-the :class:`~.case_document.CaseDocument`. It is a translator: gestures become
+:class:`CaseController` gets a narrow :class:`~.shell.Shell` (tools, a dock, actions
+by menu key, image layers, status, errors) and the
+:class:`~.session.ReadingSession`, whose :class:`~.case_document.CaseDocument` it edits. It is a translator: gestures become
 rule checks (:mod:`ultrasound_reader.case_rules`) and undo commands; model changes
 become items on the image, rows in the list and ticks on the strip.
 
@@ -27,21 +27,20 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
 from ultrasound_reader import case_rules
 from ultrasound_reader.case import Case, Roi
 from ultrasound_reader.dicom import open_cine
 from ultrasound_reader.dicom.calibration import Calibration
 from ultrasound_reader.errors import UserError
-from ultrasound_reader.gui.case_document import CaseDocument
 from ultrasound_reader.gui.roi_items import RoiItemBase, RoiLabel, make_item
 from ultrasound_reader.gui.roi_panel import FrameStrip, RoiPanel, RoiRow
 from ultrasound_reader.gui.roi_tools import EllipseTool, FreehandTool, PolygonTool, RectangleTool, RoiTool
-from ultrasound_reader.gui.series_browser import BrowserImage
+from ultrasound_reader.gui.session import ImageOnScreen, ReadingSession, Series, SeriesImage
 
 if TYPE_CHECKING:
-    from ultrasound_reader.gui.main_window import MainWindow
+    from ultrasound_reader.gui.shell import Shell
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +81,12 @@ def _same_file(a: str | Path, b: str | Path) -> bool:
 
 
 class CaseController(QObject):
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.w = window
-        self.doc = CaseDocument(self)
+    def __init__(self, shell: Shell, session: ReadingSession) -> None:
+        super().__init__(session)
+        self.shell = shell
+        self.session = session
+        self.doc = session.doc
         self.kind = "lesion"
-        self.image_index: int | None = None
         self.infos: dict[int, ImageInfo] = {}
         self.items: dict[str, tuple[RoiItemBase, RoiLabel]] = {}
         self.selected_id: str | None = None
@@ -107,87 +106,65 @@ class CaseController(QObject):
         for cls in (RectangleTool, EllipseTool, PolygonTool, FreehandTool):
             tool = cls(self._on_drawn, lambda: self.kind, self._on_draw_start, parent=self)
             self.tools[tool.name] = tool
-            window.add_tool(tool, TOOL_KEYS[tool.name])
+            shell.add_tool(tool, TOOL_KEYS[tool.name])
         self.actions: dict[str, QAction] = {}
         self._build_actions()
-        self.panel = RoiPanel(window)
-        # Under the series browser: the image keeps the width it had, the analysis panels take the right.
-        window.add_panel(self.panel, Qt.DockWidgetArea.LeftDockWidgetArea)
-        window.splitDockWidget(window.browser, self.panel, Qt.Orientation.Vertical)
-        window.resizeDocks([window.browser], [340], Qt.Orientation.Horizontal)
-        self.strip = FrameStrip(window.controls.slider, window.controls)
-        window.controls.slider_column.addWidget(self.strip)
+        self.panel = RoiPanel(shell.dialog_parent())
+        shell.add_panel(self.panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.strip: FrameStrip = shell.add_under_slider(lambda slider: FrameStrip(slider))  # type: ignore[assignment]
         self._wire()
-        self.default_task = self._stored_task()
         self._on_case_changed(None)
         self._refresh()
 
-    # ===================================================================== construction
-    def _action(self, key: str, text: str, shortcut: str | list[str] | None, slot: Callable[[], object],
-                tip: str = "") -> QAction:
-        action = QAction(text, self.w)
-        action.setObjectName(key)
-        if shortcut:
-            shortcuts = shortcut if isinstance(shortcut, list) else [shortcut]
-            action.setShortcuts([QKeySequence(s) for s in shortcuts])
-        if tip:
-            action.setToolTip(tip)
-            action.setStatusTip(tip)
-        action.triggered.connect(lambda _=False: slot())
-        self.w.addAction(action)
-        self.w.actions[key] = action
-        self.actions[key] = action
-        return action
+    # ===================================================================== the session's
+    @property
+    def image_index(self) -> int | None:
+        image = self.session.image
+        return image.index if image is not None else None
 
+    @property
+    def default_task(self) -> str:
+        return self.session.default_task
+
+    @property
+    def n_frames(self) -> int:
+        return self.session.image.n_frames if self.session.image is not None else 0
+
+    # ===================================================================== construction
     def _build_actions(self) -> None:
-        a = self._action
-        a("save", "&Save Case", "Ctrl+S", self.save, "Save the case (case.json beside its images)")
-        a("save_as", "Save Case &As…", "Ctrl+Shift+S", self.save_as, "Save the case to another case.json")
+        sh = self.shell
+        for key, text, keys, slot, tip in (
+                ("save", "&Save Case", "Ctrl+S", self.save, "Save the case (case.json beside its images)"),
+                ("save_as", "Save Case &As…", "Ctrl+Shift+S", self.save_as, "Save the case to another case.json")):
+            self.actions[key] = sh.add_action(key, text, keys, lambda _=False, f=slot: f(), menu="file", before="close",
+                                              toolbar="tool_navigate" if key == "save" else False, tip=tip)
+        sh.add_separator("file", before="close")
         stack = self.doc.undo_stack
-        undo = stack.createUndoAction(self.w, "&Undo")
-        undo.setObjectName("undo")
+        undo = stack.createUndoAction(self, "&Undo")
         undo.setShortcuts([QKeySequence("Ctrl+Z")])
-        redo = stack.createRedoAction(self.w, "&Redo")
-        redo.setObjectName("redo")
+        redo = stack.createRedoAction(self, "&Redo")
         redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
         for key, action in (("undo", undo), ("redo", redo)):
-            self.w.addAction(action)
-            self.w.actions[key] = action
-            self.actions[key] = action
-        a("copy_roi", "&Copy ROI", "Ctrl+C", self.copy_selected, "Copy the selected ROI (paste it on another frame)")
-        a("paste_roi", "&Paste ROI", "Ctrl+V", self.paste, "Paste the copied ROI on the frame on screen")
-        a("copy_roi_to_frame", "Copy ROI to &Frame…", "Ctrl+Shift+C", self.copy_to_frame,
-          "Copy the selected ROI to another frame of its image")
-        a("delete_roi", "&Delete ROI", ["Del", "Backspace"], self.delete_selected, "Delete the selected ROI (Del)")
-
-        bar = self.w.menuBar()
-        menus = {m.menu().title(): m for m in bar.actions() if m.menu() is not None}
-        file_menu = menus["&File"].menu()
-        file_menu.insertActions(self.w.actions["close"], [self.actions["save"], self.actions["save_as"]])
-        file_menu.insertSeparator(self.w.actions["close"])
-        edit = QMenu("&Edit", self.w)
-        for key in ("undo", "redo"):
-            edit.addAction(self.actions[key])
-        edit.addSeparator()
-        for key in ("copy_roi", "paste_roi", "copy_roi_to_frame", "delete_roi"):
-            edit.addAction(self.actions[key])
-        bar.insertMenu(menus["&View"], edit)
-        self.edit_menu = edit
-        tb = self.w.toolbar
-        first_separator = next(x for x in tb.actions() if x.isSeparator())
-        tb.insertAction(first_separator, self.actions["save"])
+            self.actions[key] = sh.register_action(key, action, menu="edit")
+        sh.add_separator("edit")
+        for key, text, keys, slot, tip in (
+                ("copy_roi", "&Copy ROI", "Ctrl+C", self.copy_selected, "Copy the selected ROI (paste it on another frame)"),
+                ("paste_roi", "&Paste ROI", "Ctrl+V", self.paste, "Paste the copied ROI on the frame on screen"),
+                ("copy_roi_to_frame", "Copy ROI to &Frame…", "Ctrl+Shift+C", self.copy_to_frame,
+                 "Copy the selected ROI to another frame of its image"),
+                ("delete_roi", "&Delete ROI", ["Del", "Backspace"], self.delete_selected, "Delete the selected ROI (Del)")):
+            self.actions[key] = sh.add_action(key, text, keys, lambda _=False, f=slot: f(), menu="edit", tip=tip)
+        self.edit_menu = sh.menu("edit")
 
     def _wire(self) -> None:
-        w = self.w
-        w.cineChanged.connect(self._on_cine_changed)
-        w.frameChanged.connect(self._on_frame_changed)
-        w.image_view.scene().sigMouseClicked.connect(self._on_scene_click)
-        self.doc.roisChanged.connect(self._refresh)
-        self.doc.roisChanged.connect(w.roisChanged.emit)
-        self.doc.caseChanged.connect(self._on_case_changed)
-        self.doc.caseChanged.connect(w.caseChanged.emit)
-        self.doc.dirtyChanged.connect(lambda _d: self._update_title())
-        self.doc.pathChanged.connect(lambda _p: self._update_title())
+        s = self.session
+        s.imageChanged.connect(self._on_image_changed)
+        s.frameChanged.connect(self._on_frame_changed)
+        self.shell.view.scene().sigMouseClicked.connect(self._on_scene_click)
+        s.roisChanged.connect(self._refresh)
+        s.caseChanged.connect(self._on_case_changed)
+        s.roiRequested.connect(self.go_to_roi)
+        s.error.connect(lambda message: setattr(self, "last_message", message))  # e.g. a task the ROIs refuse
         self.panel.taskChosen.connect(self.set_task)
         self.panel.kindChosen.connect(self.set_kind)
         self.panel.roleChosen.connect(self.set_role)
@@ -200,18 +177,18 @@ class CaseController(QObject):
     def _ask_unsaved_dialog(self, message: str) -> str:
         box = QMessageBox(QMessageBox.Icon.Question, "Unsaved case", message,
                           QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
-                          | QMessageBox.StandardButton.Cancel, self.w)
+                          | QMessageBox.StandardButton.Cancel, self.shell.dialog_parent())
         box.setDefaultButton(QMessageBox.StandardButton.Save)
         answer = box.exec()
         return {QMessageBox.StandardButton.Save: "save",
                 QMessageBox.StandardButton.Discard: "discard"}.get(QMessageBox.StandardButton(answer), "cancel")
 
     def _ask_save_path_dialog(self, default: str) -> str | None:
-        path, _ = QFileDialog.getSaveFileName(self.w, "Save case", default, "Case file (*.json)")
+        path, _ = QFileDialog.getSaveFileName(self.shell.dialog_parent(), "Save case", default, "Case file (*.json)")
         return path or None
 
     def _ask_frame_dialog(self, current: int, n_frames: int) -> int | None:
-        value, ok = QInputDialog.getInt(self.w, "Copy ROI to frame", f"Frame (1-{n_frames}):",
+        value, ok = QInputDialog.getInt(self.shell.dialog_parent(), "Copy ROI to frame", f"Frame (1-{n_frames}):",
                                         current + 1, 1, max(n_frames, 1))
         return value - 1 if ok else None
 
@@ -219,10 +196,10 @@ class CaseController(QObject):
     def tell(self, message: str) -> None:
         """A rule or file problem: the viewer's error line and non-modal box."""
         self.last_message = message
-        self.w.report_error(message)
+        self.shell.report_error(message)
 
     def _note(self, message: str, ms: int = 6000) -> None:
-        self.w.statusBar().showMessage(message, ms)
+        self.shell.status(message, ms)
 
     # ===================================================================== opening and saving
     def may_leave_case(self) -> bool:
@@ -240,49 +217,54 @@ class CaseController(QObject):
         self._pending_new = True
         self._pending_jump = None
 
+    def cancel_plain_open(self) -> None:
+        """The plain open failed: the case on screen stays as it is."""
+        self._pending_new = False
+
     def open_case(self, path: str | Path) -> int:
         """Open a case folder or case.json (in a worker); its first ROI image follows."""
         self._pending_new = False
         self._note(f"Opening case {path}…", 0)
-        return self.w.runner.submit("open", _load_case, str(path),
+        return self.shell.submit("open", _load_case, str(path),
                                     on_done=lambda r, p=Path(path): self._on_case_loaded(p, *r),
-                                    on_error=lambda message, _user: self.tell(message))
+                                    on_error=lambda message, _user: self._open_failed(message))
 
     def _on_case_loaded(self, path: Path, case: Case, infos: list[ImageInfo]) -> None:
-        self.image_index = None
+        if not case.images:
+            self._open_failed(f"{path}: the case lists no images")
+            return
+        self.session.set_image_index(None)  # the image on screen is not one of the new case's yet
         self.infos = dict(enumerate(infos))
         self._guessed_roles = set(range(len(infos)))  # a saved case's roles are the reader's
         self.doc.set_case(case, path)
-        self.default_task = case.task
-        w = self.w
-        w.browser.clear()
-        images = [BrowserImage(str(case.image_path(i)),
-                               f"{case_rules.ROLE_LABELS[ref.role]} · {Path(ref.file).name}\n"
-                               f"{info.n_frames} frame{'s' if info.n_frames != 1 else ''}"
-                               + ("" if info.calibration else " · uncalibrated"))
+        self.session.memory["case/task"] = case.task
+        images = [SeriesImage(str(case.image_path(i)),
+                              f"{case_rules.ROLE_LABELS[ref.role]} · {Path(ref.file).name}\n"
+                              f"{info.n_frames} frame{'s' if info.n_frames != 1 else ''}"
+                              + ("" if info.calibration else " · uncalibrated"), str(case.image_path(i)))
                   for i, (ref, info) in enumerate(zip(case.images, infos))]
-        w.browser.add_series(f"Case {case.case_id}", case_rules.TASK_LABELS[case.task], "Images", images)
-        for image, info in zip(images, infos):
-            if info.thumbnail is not None:
-                w.browser.set_thumbnail(image.path, info.thumbnail)
+        self.session.set_series([Series(f"Case {case.case_id}", case_rules.TASK_LABELS[case.task], "Images", images,
+                                        {image.path: info.thumbnail for image, info in zip(images, infos)
+                                         if info.thumbnail is not None})])
         recent = path.parent if path.name == case_rules.CASE_FILE else path
-        w.prefs.add_recent(recent)
-        w.prefs.last_dir = str(recent.parent)
+        self.shell.prefs.add_recent(recent)
+        self.shell.prefs.last_dir = str(recent.parent)
         problems = case_rules.check_images(case, {i: info.n_frames for i, info in self.infos.items()})
-        if not case.images:
-            self.tell(f"{path}: the case lists no images")
-            return
         with_rois = sorted({r.image for r in case.rois if 0 <= r.image < len(case.images)})
         index = with_rois[0] if with_rois else 0
         frames = sorted(r.frame for r in case.rois if r.image == index)
         frame = frames[0] if frames else case.images[index].frame
         self._pending_jump = (frame, None)
-        w.open_file(str(case.image_path(index)))
+        self.shell.open_image(str(case.image_path(index)))
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             self.tell(problems[0] + more)
         else:
             self._note(f"Case {case.case_id}: {len(case.rois)} ROI(s) on {len(case.images)} image(s)", 8000)
+
+    def _open_failed(self, message: str) -> None:
+        self.last_message = message
+        self.shell.open_failed(message)
 
     def save(self) -> bool:
         """Save to the case's own case.json, or ask where (a new case). True when written."""
@@ -301,7 +283,7 @@ class CaseController(QObject):
             elif self.doc.case.images:
                 default = self.doc.case.image_path(0).parent / case_rules.CASE_FILE
             else:
-                default = Path(self.w.prefs.last_dir or ".") / case_rules.CASE_FILE
+                default = Path(self.shell.prefs.last_dir or ".") / case_rules.CASE_FILE
             answer = self.ask_save_path(str(default))
             if not answer:
                 return False
@@ -315,14 +297,14 @@ class CaseController(QObject):
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             self.tell(f"{path}: cannot save the case ({reason})")
             return False
-        self.w.prefs.add_recent(written.parent if written.name == case_rules.CASE_FILE else written)
+        self.shell.prefs.add_recent(written.parent if written.name == case_rules.CASE_FILE else written)
         self._note(f"Saved {written}", 8000)
         return True
 
     def close_case(self) -> None:
         self._pending_new = False
         self._pending_jump = None
-        self.image_index = None
+        self.session.set_image_index(None)
         self.infos = {}
         self.clipboard = None
         self.doc.set_case(None)
@@ -337,18 +319,17 @@ class CaseController(QObject):
                 return i
         return None
 
-    def _on_cine_changed(self, cine: object) -> None:
-        w = self.w
+    def _on_image_changed(self, image: ImageOnScreen | None) -> None:
         for tool in self.tools.values():
             tool.cancel()  # a half-drawn outline belongs to the image that has gone
-        if cine is None or w.current_path is None:
-            self.image_index = None
+        if image is None:
             self._refresh()
             return
-        path = w.current_path
+        path = image.path
         if self._pending_new or self.doc.case is None:
             self._pending_new = False
-            paths = w.browser.paths() if path in w.browser.paths() else [path]
+            listed = self.session.series_paths()
+            paths = listed if path in listed else [path]
             self.infos = {}
             self._guessed_roles = set()
             self.doc.set_case(case_rules.new_case(paths, self.default_task))
@@ -358,9 +339,10 @@ class CaseController(QObject):
             self.doc.case.images.append(case_rules.new_case([path]).images[0])
             index = len(self.doc.case.images) - 1
             self.doc.mark_changed()
-        self.image_index = index
-        calibration = getattr(cine, "calibration", None)
-        self.infos[index] = ImageInfo(cine.n_frames, cine.columns, cine.rows, calibration)  # type: ignore[attr-defined]
+        self.session.set_image_index(index)
+        calibration = image.calibration
+        cine = image.cine
+        self.infos[index] = ImageInfo(cine.n_frames, cine.columns, cine.rows, calibration)
         if index not in self._guessed_roles:
             self._guessed_roles.add(index)
             assert self.doc.case is not None
@@ -369,22 +351,22 @@ class CaseController(QObject):
             if ref.role != role:  # part of making the new case, not an edit: no undo step
                 self.doc.case.images[index] = replace(ref, role=role)
         self._refresh()
-        self._update_title()
+        self._on_case_changed(self.doc.case)
         QTimer.singleShot(0, self._apply_jump)
 
     def _apply_jump(self) -> None:
-        if self._pending_jump is None or self.w.cine is None:
+        if self._pending_jump is None or self.session.image is None:
             return
         frame, roi_id = self._pending_jump
         self._pending_jump = None
-        if 0 <= frame < self.w.n_frames and frame != self.w.current_frame:
-            self.w.show_frame(frame)
+        if 0 <= frame < self.n_frames and frame != self.session.frame:
+            self.shell.show_frame(frame)
         if roi_id is not None:
             self.select(roi_id)
 
     @property
     def frame_on_screen(self) -> int | None:
-        return self.w.image_view.frame_index
+        return self.shell.view.frame_index
 
     def _on_frame_changed(self, index: int) -> None:
         polygon = self.tools["roi_polygon"]
@@ -396,19 +378,17 @@ class CaseController(QObject):
             label.setVisible(visible)
         if self.selected_id is not None and self.selected_id in self.items:
             item = self.items[self.selected_id][0]
-            if item.frame != index and item.frame != self.w.current_frame:
+            if item.frame != index and item.frame != self.session.frame:
                 self.select(None)  # never leave an invisible ROI selected: Del would delete it unseen
         self.strip.update()
 
     def _on_strip_clicked(self, frame: int) -> None:
-        if self.w.player.playing:
-            self.w.player.pause()
-        self.w.show_frame(frame)
+        self.shell.pause()
+        self.shell.show_frame(frame)
 
     # ===================================================================== drawing
     def _on_draw_start(self) -> None:
-        if self.w.player.playing:
-            self.w.player.pause()
+        self.shell.pause()
         self._draw_frame = self.frame_on_screen
         self.select(None)
 
@@ -456,7 +436,7 @@ class CaseController(QObject):
         case, index = self.doc.case, self.image_index
         wanted = {r.id: r for r in case.rois if r.image == index} if case is not None and index is not None else {}
         labels = case_rules.roi_labels(case) if case is not None else {}
-        view = self.w.image_view
+        view = self.shell.view
         self._syncing = True
         try:
             for rid in list(self.items):
@@ -546,15 +526,14 @@ class CaseController(QObject):
     def go_to_roi(self, roi_id: str) -> None:
         """Show the ROI's image and frame and select it (the ROI list does this)."""
         roi = self.doc.roi(roi_id)
-        if self.w.player.playing:
-            self.w.player.pause()
+        self.shell.pause()
         if roi.image != self.image_index:
             assert self.doc.case is not None
             self._pending_jump = (roi.frame, roi_id)
-            self.w.open_file(str(self.doc.case.image_path(roi.image)))
+            self.shell.open_image(str(self.doc.case.image_path(roi.image)))
             return
-        if roi.frame != self.w.current_frame:
-            self.w.show_frame(roi.frame)
+        if roi.frame != self.session.frame:
+            self.shell.show_frame(roi.frame)
         self.select(roi_id)
 
     def delete_selected(self) -> None:
@@ -604,26 +583,9 @@ class CaseController(QObject):
         return copy
 
     # ===================================================================== task, kind, role
-    def _stored_task(self) -> str:
-        task = str(self.w.prefs.qsettings.value("case/task", "liver-fll") or "liver-fll")
-        return task if task in case_rules.KINDS_BY_TASK else "liver-fll"
-
     def set_task(self, task: str) -> bool:
-        """The case's task (the ROI dock, or the analysis following its bundle). False if refused."""
-        if task not in case_rules.KINDS_BY_TASK:
-            return False
-        self.default_task = task
-        self.w.prefs.qsettings.setValue("case/task", task)
-        if self.doc.case is None:
-            self._on_case_changed(None)
-            return True
-        try:
-            self.doc.set_task(task)
-        except UserError as exc:
-            self.tell(str(exc))
-            self._on_case_changed(self.doc.case)  # the dock shows the task it still has
-            return False
-        return True
+        """The case's task (the ROI dock). False, said, if refused."""
+        return self.session.set_task(task)
 
     def set_kind(self, kind: str) -> None:
         task = self.doc.case.task if self.doc.case is not None else self.default_task
@@ -653,7 +615,6 @@ class CaseController(QObject):
         index = self.image_index
         self.panel.set_role(case.images[index].role if case is not None and index is not None
                             and index < len(case.images) else None)
-        self._update_title()
 
     # ===================================================================== views of the model
     def calibrations(self) -> dict[int, Calibration | None]:
@@ -689,7 +650,7 @@ class CaseController(QObject):
         if case is None or index is None:
             self.strip.set_marks(0, {})
             return
-        self.strip.set_marks(self.w.n_frames, case_rules.roi_frames(case, index))
+        self.strip.set_marks(self.n_frames, case_rules.roi_frames(case, index))
 
     def _update_enabled(self) -> None:
         has_case = self.doc.case is not None
@@ -699,12 +660,3 @@ class CaseController(QObject):
         for key in ("copy_roi", "copy_roi_to_frame", "delete_roi"):
             self.actions[key].setEnabled(selected)
         self.actions["paste_roi"].setEnabled(self.clipboard is not None and self.image_index is not None)
-
-    def _update_title(self) -> None:
-        from ultrasound_reader.gui.main_window import APP_TITLE
-
-        case = self.doc.case
-        if case is None or self.w.current_path is None:
-            return
-        star = " *" if self.doc.dirty else ""
-        self.w.setWindowTitle(f"{case.case_id}{star} · {Path(self.w.current_path).name} — {APP_TITLE}")

@@ -144,6 +144,9 @@ def _format_number(v: float) -> str:
     return f"{v:g}" if math.isfinite(v) else str(v)
 
 
+WRAP_WIDTH = 360  # narrower than this, labels go above their fields
+
+
 class FactorsForm(QWidget):
     """Clinical factors of one case; emits ``factorsChanged(ClinicalFactors)`` on every edit.
 
@@ -170,10 +173,13 @@ class FactorsForm(QWidget):
         self.title = QLabel("", self)
         self.title.setObjectName("factorsTitle")
         self.title.setStyleSheet(f"color: {theme.TEXT_DIM}; font-weight: bold;")
+        self.title.setWordWrap(True)
         outer.addWidget(self.title)
         self.form = QFormLayout()
         self.form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        # A narrow dock puts the labels above their fields instead of truncating either (resizeEvent).
+        self.form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.form.setHorizontalSpacing(8)
         self.form.setVerticalSpacing(3)
         outer.addLayout(self.form)
@@ -251,6 +257,14 @@ class FactorsForm(QWidget):
         msg.setVisible(False)
         self.messages[name] = msg
         self.form.addRow("", msg)
+
+    def resizeEvent(self, event: object) -> None:  # noqa: N802 - Qt API
+        """Below WRAP_WIDTH every label sits above its field (all rows alike), else beside it where it fits."""
+        policy = (QFormLayout.RowWrapPolicy.WrapAllRows if self.width() < WRAP_WIDTH
+                  else QFormLayout.RowWrapPolicy.WrapLongRows)
+        if self.form.rowWrapPolicy() != policy:
+            self.form.setRowWrapPolicy(policy)
+        super().resizeEvent(event)  # type: ignore[arg-type]
 
     @property
     def task(self) -> str:

@@ -14,6 +14,9 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSlider, QToolButt
 from ultrasound_reader.gui.playback import SPEEDS, time_label
 
 
+COMPACT_WIDTH = 640  # narrower: the fps label is hidden
+
+
 class FrameControls(QWidget):
     frameRequested = Signal(int)
     speedChanged = Signal(float)
@@ -47,7 +50,7 @@ class FrameControls(QWidget):
 
         self.label = QLabel("", self)
         self.label.setObjectName("frameLabel")
-        self.label.setMinimumWidth(200)
+        self.label.setMinimumWidth(150)
         layout.addWidget(self.label)
 
         self.speed = QComboBox(self)
@@ -100,6 +103,11 @@ class FrameControls(QWidget):
             self.slider.setValue(index)
             self._updating = False
         self.label.setText(time_label(index, self._n_frames, self._fps) if self._n_frames else "No image")
+
+    def resizeEvent(self, event: object) -> None:  # noqa: N802 - Qt API
+        """In a narrow window the file's rate (also in the image overlay) gives its room to the buttons."""
+        super().resizeEvent(event)  # type: ignore[arg-type]
+        self.fps_label.setVisible(self.width() >= COMPACT_WIDTH)
 
     def set_speed(self, speed: float) -> None:
         i = self.speed.findData(speed)

@@ -13,21 +13,31 @@ features plug in without rewriting it:
   keep a late result off a case the user has since left (the analysis has its
   own runner, see reading.py / analysis.py);
 * ``cineChanged`` and ``frameChanged`` tell panels what is on screen.
+
+The reading state (case, image on screen, series, bundle, analysis) lives in one
+:class:`~.session.ReadingSession`; the controllers get a narrow
+:class:`WindowShell` (panels, actions by menu key, status, errors, the viewer)
+and the session, never this window. The window is one face over the session:
+it shows the image the session says, the series it lists, and the title.
+Layout: docks have minimum widths, the saved state carries a version and is
+checked before it is used or saved, and View ▸ Reset Layout puts it back.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
+    QDialog,
+    QDialogButtonBox,
     QDockWidget,
     QFileDialog,
     QLabel,
@@ -36,6 +46,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QSplitter,
+    QTextBrowser,
     QToolBar,
     QToolButton,
     QVBoxLayout,
@@ -54,8 +65,10 @@ from ultrasound_reader.gui.player import Player, playback_fps
 from ultrasound_reader.gui.playback import PlaybackStats
 from ultrasound_reader.gui.reading import ReadingController
 from ultrasound_reader.gui.scan import ScanResult, scan_paths
-from ultrasound_reader.gui.series_browser import BrowserImage, SeriesBrowser
+from ultrasound_reader.gui.series_browser import SeriesBrowser
+from ultrasound_reader.gui.session import ImageOnScreen, ReadingSession, Series, SeriesImage
 from ultrasound_reader.gui.settings import Preferences, default_settings
+from ultrasound_reader.gui.shell import MENU_KEYS, Shortcuts, make_action, plain_title
 from ultrasound_reader.gui.tools import NavigateTool, RulerTool, Tool
 from ultrasound_reader.gui.windowing import IDENTITY, PRESETS, auto_window
 from ultrasound_reader.gui.workers import Job, TaskRunner
@@ -67,6 +80,11 @@ FILE_FILTER = "DICOM, images and cases (*.dcm *.dicom *.DCM *.png *.jpg *.jpeg D
 NEIGHBOURS = 12  # frames decoded ahead of a stepping user
 THUMB_SIZE = 96
 PREFETCH_DELAY_MS = 40
+LAYOUT_VERSION = 2  # saveState/restoreState version: an older saved layout is not restored
+MIN_PANEL_WIDTH = 220  # no dock is crushed below this (docks scroll inside instead)
+MIN_CENTRAL_WIDTH = 420  # the image and its frame controls keep at least this
+MENU_TITLES = {"file": "&File", "edit": "&Edit", "view": "&View", "playback": "&Playback", "tools": "&Tools",
+               "analysis": "&Analysis", "help": "&Help"}
 
 
 def _load_cine(job: Job, path: str) -> tuple[Cine, np.ndarray, np.ndarray]:
@@ -106,6 +124,113 @@ def _thumbnails(job: Job, paths: list[str]) -> list[tuple[str, np.ndarray | None
     return out
 
 
+class SettingsMemory:
+    """The session's memory (bundle per task, default task) kept in QSettings."""
+
+    def __init__(self, settings: QSettings) -> None:
+        self.settings = settings
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        value = self.settings.value(key, default)
+        return str(value) if value not in (None, "") else default
+
+    def __getitem__(self, key: str) -> str:
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key: str, value: str) -> None:
+        self.settings.setValue(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self.settings.remove(key)
+
+    def __iter__(self) -> Any:
+        return iter(self.settings.allKeys())
+
+    def __len__(self) -> int:
+        return len(self.settings.allKeys())
+
+
+class WindowShell:
+    """The narrow part of :class:`MainWindow` controllers see (see shell.py)."""
+
+    def __init__(self, window: MainWindow) -> None:
+        self._w = window
+        self.prefs = window.prefs
+        self.view = window.image_view
+
+    def add_panel(self, dock: QDockWidget, area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea) -> None:
+        self._w.add_panel(dock, area)
+
+    def add_action(self, key: str, text: str, shortcuts: Shortcuts = None, slot: Any = None, *,
+                   menu: str | None = None, before: str | None = None, toolbar: bool | str = False,
+                   checkable: bool = False, tip: str = "") -> QAction:
+        action = self._w._action(key, text, shortcuts, slot, checkable=checkable, tip=tip)
+        return self._w.place_action(action, menu, before, toolbar)
+
+    def register_action(self, key: str, action: QAction, menu: str | None = None) -> QAction:
+        action.setObjectName(key)
+        self._w.addAction(action)
+        self._w.actions[key] = action
+        return self._w.place_action(action, menu, None, False)
+
+    def add_separator(self, menu: str, before: str | None = None) -> None:
+        target = self._w.menus[menu]
+        if before is not None:
+            target.insertSeparator(self._w.actions[before])
+        else:
+            target.addSeparator()
+
+    def add_toolbar_separator(self) -> None:
+        self._w.toolbar.addSeparator()
+
+    def menu(self, key: str) -> QMenu:
+        return self._w.menus[key]
+
+    def add_tool(self, tool: Tool, shortcut: str | None = None) -> QAction:
+        return self._w.add_tool(tool, shortcut)
+
+    def status(self, message: str, ms: int = 6000) -> None:
+        self._w.statusBar().showMessage(message, ms)
+
+    def report_error(self, message: str) -> None:
+        self._w.report_error(message)
+
+    def submit(self, channel: str, fn: Any, *args: Any, **callbacks: Any) -> int:
+        return self._w.runner.submit(channel, fn, *args, **callbacks)
+
+    def dialog_parent(self) -> QWidget:
+        return self._w
+
+    def open_failed(self, message: str) -> None:
+        """Something asked to be opened could not be: shown as an error, with what stays on screen."""
+        self._w._on_open_failed(message)
+
+    def show_frame(self, index: int) -> None:
+        self._w.show_frame(index)
+
+    def open_image(self, path: str) -> int:
+        return self._w.open_file(path)
+
+    def pause(self) -> None:
+        if self._w.player.playing:
+            self._w.player.pause()
+
+    def add_under_slider(self, make: Any) -> QWidget:
+        widget = make(self._w.controls.slider)
+        self._w.controls.slider_column.addWidget(widget)
+        return widget
+
+    def add_beside_image(self, widget: QWidget) -> None:
+        self._w.view_splitter.addWidget(widget)
+
+    def split_beside_evenly(self) -> None:
+        total = sum(self._w.view_splitter.sizes())
+        self._w.view_splitter.setSizes([total // 2, total - total // 2])
+
+
 class MainWindow(QMainWindow):
     cineChanged = Signal(object)  # Cine | None
     frameChanged = Signal(int)
@@ -120,16 +245,17 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.setDockNestingEnabled(True)
         self.prefs = Preferences(settings if settings is not None else default_settings())
+        self.session = ReadingSession(SettingsMemory(self.prefs.qsettings), self)
         self.runner = TaskRunner(max_threads=2, parent=self)  # opening, scanning, thumbnails
         self.frame_runner = TaskRunner(max_threads=1, parent=self)  # frames for scrubbing/stepping
-        self.cine: Cine | None = None
-        self.current_path: str | None = None
         self.current_frame = 0
         self.last_error = ""
         self._step_direction = 1
         self._fps_note = ""
         self._scan_note = ""
         self._remember = False
+        self._open_failed: str | None = None
+        self._requested_path: str | None = None
 
         self.image_view = ImageView(self)
         self.player = Player(self)
@@ -137,6 +263,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self.controls = FrameControls(self.actions, self)
         central = QWidget(self)
+        central.setMinimumWidth(MIN_CENTRAL_WIDTH)
         layout = QVBoxLayout(central)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
@@ -150,12 +277,12 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
         self.browser = SeriesBrowser(self)
+        self.menus: dict[str, QMenu] = {}
         self.panels_menu: QMenu  # filled by _build_menus
         self._build_menus()
         self._build_toolbar()
         self._build_status_bar()
         self.add_panel(self.browser, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.resizeDocks([self.browser], [290], Qt.Orientation.Horizontal)
 
         self.error_box = QMessageBox(QMessageBox.Icon.Warning, APP_TITLE, "", QMessageBox.StandardButton.Ok, self)
         self.error_box.setWindowModality(Qt.WindowModality.NonModal)  # reading goes on; tests can read it
@@ -168,47 +295,70 @@ class MainWindow(QMainWindow):
         self.add_tool(self.ruler, "M")
         self.ruler.view = self.image_view
         self.set_tool("navigate")
-        # The case document, ROI tools, ROI dock and frame strip (case_controller.py).
-        self.case_ctl = CaseController(self)
+        self.shell = WindowShell(self)
+        # The case document's face: ROI tools, ROI dock and frame strip (case_controller.py).
+        self.case_ctl = CaseController(self.shell, self.session)
         # Model bundle, clinical factors, analysis, results, nomogram, curves, Grad-CAM (reading.py).
-        self.reading = ReadingController(self)
+        self.reading = ReadingController(self.shell, self.session)
+        self._build_help_actions()
 
         self._wire()
         self._restore_preferences()
         self._update_enabled()
         self.resize(*self._default_size())
+        self._layout_pending = True  # the default layout, or the saved one if it is sane, at the first show
         geometry, state = self.prefs.window_state()
         if geometry is not None:
             self.restoreGeometry(geometry)
-        if state is not None:
-            self.restoreState(state)
+        if state is not None and self.restoreState(state, LAYOUT_VERSION):
+            self._layout_pending = False
+            self._check_layout_at_show = True
+        else:
+            self._check_layout_at_show = False
+        self.installEventFilter(self)
+
+    # ===================================================================== the image on screen (the session's)
+    @property
+    def cine(self) -> Cine | None:
+        image = self.session.image
+        return image.cine if image is not None else None
+
+    @property
+    def current_path(self) -> str | None:
+        image = self.session.image
+        return image.path if image is not None else None
 
     # ===================================================================== construction
     def _default_size(self) -> tuple[int, int]:
-        """Up to 1600x1000 where the screen allows (image, ROI/factors column, results column), at least 1280x820."""
+        """Up to 1600x1000 where the screen allows (image, ROI/factors column, results column), at least 1024x700."""
         screen = self.screen() or QApplication.primaryScreen()
         avail = screen.availableGeometry() if screen is not None else None
         if avail is None:
             return 1280, 820
-        return (max(1280, min(1600, int(avail.width() * 0.92))), max(820, min(1000, int(avail.height() * 0.92))))
+        return (max(1024, min(1600, int(avail.width() * 0.92))), max(700, min(1000, int(avail.height() * 0.92))))
 
-    def _action(self, key: str, text: str, shortcut: QKeySequence | str | Sequence[str] | None = None,
-                slot: Any = None, checkable: bool = False, tip: str = "") -> QAction:
-        action = QAction(text, self)
-        action.setObjectName(key)
-        if shortcut is not None:
-            if isinstance(shortcut, (list, tuple)):
-                action.setShortcuts([QKeySequence(s) for s in shortcut])
-            else:
-                action.setShortcut(QKeySequence(shortcut))
-        action.setCheckable(checkable)
-        if tip:
-            action.setToolTip(tip)
-            action.setStatusTip(tip)
-        if slot is not None:
-            (action.toggled if checkable else action.triggered).connect(slot)
-        self.addAction(action)  # shortcuts work whatever has focus, menus or not
+    def _action(self, key: str, text: str, shortcut: Shortcuts = None, slot: Any = None, checkable: bool = False,
+                tip: str = "") -> QAction:
+        action = make_action(self, key, text, shortcut, slot, checkable=checkable, tip=tip)
         self.actions[key] = action
+        return action
+
+    def place_action(self, action: QAction, menu: str | None, before: str | None, toolbar: bool | str) -> QAction:
+        """Put an action in the menu with key ``menu`` (before the action keyed ``before``) and the toolbar
+        (``toolbar``: True at its end, or the key of the action to insert it before)."""
+        if menu is not None:
+            target = self.menus[menu]
+            if before is not None and before in self.actions:
+                target.insertAction(self.actions[before], action)
+            else:
+                target.addAction(action)
+        if toolbar:
+            if isinstance(toolbar, str) and toolbar in self.actions:
+                self.toolbar.insertAction(self.actions[toolbar], action)
+            else:
+                self.toolbar.addAction(action)
+            for button in self.toolbar.findChildren(QToolButton):
+                button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         return action
 
     def _build_actions(self) -> None:
@@ -236,11 +386,18 @@ class MainWindow(QMainWindow):
           tip="Stretch this frame's grey levels to full contrast (A)")
         a("clear_measurements", "&Clear Measurements", "Shift+Del", self.ruler_clear)
         a("cancel", "Cancel Loading", "Esc", self.cancel_loading)
+        a("reset_layout", "Reset &Layout", None, self.reset_layout,
+          tip="Put the panels back where they start, sized for this window")
+        a("shortcuts", "&Keyboard Shortcuts", "F1", self.show_shortcuts, tip="Every key and what it does (F1)")
         a("about", "&About", None, self._about)
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
+        for key in MENU_KEYS:
+            menu = bar.addMenu(MENU_TITLES[key])
+            menu.setObjectName(f"menu_{key}")
+            self.menus[key] = menu
+        file_menu = self.menus["file"]
         for key in ("open", "open_folder"):
             file_menu.addAction(self.actions[key])
         self.recent_menu = file_menu.addMenu("Open &Recent")
@@ -251,7 +408,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.actions["close"])
         file_menu.addAction(self.actions["quit"])
 
-        view = bar.addMenu("&View")
+        view = self.menus["view"]
         for key in ("zoom_in", "zoom_out", "fit", "one_to_one"):
             view.addAction(self.actions[key])
         view.addSeparator()
@@ -268,25 +425,37 @@ class MainWindow(QMainWindow):
         view.addAction(self.actions["overlay"])
         view.addSeparator()
         self.panels_menu = view.addMenu("&Panels")
+        view.addAction(self.actions["reset_layout"])
 
-        play = bar.addMenu("&Playback")
+        play = self.menus["playback"]
         for key in ("play", "step_back", "step_forward", "first", "last", "loop"):
             play.addAction(self.actions[key])
 
-        self.tools_menu = bar.addMenu("&Tools")
+        self.tools_menu = self.menus["tools"]
         self.tool_group = QActionGroup(self)
         self.tool_group.setExclusive(True)
         self._tools_separator = self.tools_menu.addSeparator()
         self.tools_menu.addAction(self.actions["clear_measurements"])
 
-        help_menu = bar.addMenu("&Help")
+        self.menus["help"].addAction(self.actions["shortcuts"])
+
+    def _build_help_actions(self) -> None:
+        """Help ▸ Model Card (the loaded bundle's MODEL_CARD.md) and About, after the controllers' items."""
+        help_menu = self.menus["help"]
+        self._action("model_card", "&Model Card", None, self.show_model_card,
+                     tip="The model bundle's own description: data, intended use, limits")
+        help_menu.addAction(self.actions["model_card"])
+        help_menu.addSeparator()
         help_menu.addAction(self.actions["about"])
+        self.session.bundleChanged.connect(lambda _b: self._update_model_card_action())
+        self._update_model_card_action()
 
     def _build_toolbar(self) -> None:
         tb = QToolBar("Main", self)
         tb.setObjectName("mainToolbar")
         tb.setMovable(False)
         tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        # A toolbar wider than the window ends in a » button with the rest (Qt's extension menu).
         tb.addAction(self.actions["open"])
         tb.addAction(self.actions["open_folder"])
         tb.addSeparator()
@@ -304,6 +473,15 @@ class MainWindow(QMainWindow):
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tb)
         self.toolbar = tb
+        # Qt's overflow button draws an icon the theme's padding hides: say it in text.
+        for ext in tb.findChildren(QToolButton):
+            if ext.metaObject().className() == "QToolBarExtension":
+                ext.setObjectName("toolbarOverflow")
+                ext.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+                ext.setText("»")
+                ext.setToolTip("More tools")
+                ext.setStyleSheet("QToolButton { padding: 0px 4px; font-weight: bold; }")
+                ext.setMinimumWidth(18)
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
@@ -332,9 +510,20 @@ class MainWindow(QMainWindow):
         self.image_view.cursorMoved.connect(self._on_cursor)
         self.image_view.windowLevelChanged.connect(self._on_window_level)
         self.image_view.zoomChanged.connect(lambda _z: self._update_frame_overlay())
-        self.browser.imageActivated.connect(self.open_file)
+        self.browser.imageActivated.connect(self._on_browser_pick)
         self.runner.busyChanged.connect(self._on_busy)
         self.runner.progress.connect(self._on_progress)
+        s = self.session
+        s.imageChanged.connect(lambda image: self.cineChanged.emit(image.cine if image is not None else None))
+        s.frameChanged.connect(self.frameChanged.emit)
+        s.caseChanged.connect(self.caseChanged.emit)
+        s.roisChanged.connect(self.roisChanged.emit)
+        s.seriesChanged.connect(self._show_series)
+        s.thumbnailReady.connect(self.browser.set_thumbnail)
+        s.message.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
+        s.error.connect(self.report_error)
+        for signal in (s.caseChanged, s.dirtyChanged, s.imageChanged, s.doc.pathChanged):
+            signal.connect(lambda *_: self._update_title())
 
     def _restore_preferences(self) -> None:
         self.actions["loop"].setChecked(self.prefs.loop)
@@ -349,6 +538,8 @@ class MainWindow(QMainWindow):
         """Add a panel as a dock; it gets a toggle under View ▸ Panels. Give it an objectName."""
         if not dock.objectName():
             dock.setObjectName(dock.windowTitle() or f"panel{len(self.findChildren(QDockWidget))}")
+        if dock.minimumWidth() < MIN_PANEL_WIDTH:
+            dock.setMinimumWidth(MIN_PANEL_WIDTH)  # never crushed to a sliver; its content scrolls instead
         self.addDockWidget(area, dock)
         self.panels_menu.addAction(dock.toggleViewAction())
 
@@ -378,6 +569,83 @@ class MainWindow(QMainWindow):
         if name == "ruler" and self.cine is not None and self.cine.calibration is None:
             self.statusBar().showMessage("This image is uncalibrated: the ruler measures in pixels", 6000)
 
+    # ===================================================================== layout
+    def dock(self, name: str) -> QDockWidget | None:
+        return self.findChild(QDockWidget, name)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
+        if obj is self and event.type() == QEvent.Type.Show:
+            if self._layout_pending:
+                self._layout_pending = False
+                # After the show: QMainWindow leaves a stale tab bar on screen when docks are tabified before.
+                QTimer.singleShot(0, self.reset_layout)
+            elif self._check_layout_at_show:
+                self._check_layout_at_show = False
+                QTimer.singleShot(0, self._check_restored_layout)
+        return False
+
+    def reset_layout(self) -> None:
+        """The default layout for the window's width: inputs on the left, results on the right, image between."""
+        named = {d.objectName(): d for d in self.findChildren(QDockWidget)}
+        left = [named[n] for n in ("seriesBrowser", "roiPanel", "factorsDock", "camDock", "curvesDock") if n in named]
+        right = [named[n] for n in ("resultsDock", "nomogramDock") if n in named]
+        for dock in left + right:
+            dock.setFloating(False)
+            dock.setMinimumWidth(max(dock.minimumWidth(), MIN_PANEL_WIDTH))
+        for dock in left:
+            self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        for dock in right:
+            self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        # Left column: series / (ROIs | factors) / (Grad-CAM | curves); right: results over nomogram.
+        browser, roi, factors, cam, curves = (named.get(n) for n in
+                                              ("seriesBrowser", "roiPanel", "factorsDock", "camDock", "curvesDock"))
+        if browser is not None and roi is not None:
+            self.splitDockWidget(browser, roi, Qt.Orientation.Vertical)
+        if roi is not None and cam is not None:
+            self.splitDockWidget(roi, cam, Qt.Orientation.Vertical)
+        if roi is not None and factors is not None:
+            self.tabifyDockWidget(roi, factors)
+        if cam is not None and curves is not None:
+            self.tabifyDockWidget(cam, curves)
+        results, nomogram = named.get("resultsDock"), named.get("nomogramDock")
+        if results is not None and nomogram is not None:
+            self.splitDockWidget(results, nomogram, Qt.Orientation.Vertical)
+        for dock in (browser, roi, cam, results, nomogram):
+            if dock is not None:
+                dock.show()
+                dock.raise_()
+        if nomogram is not None and self.session.bundle is not None:
+            nomogram.setVisible(bool((self.session.manifest or {}).get("nomogram")))
+        width, height = self.width(), self.height()
+        left_w, right_w = ((350, 440) if width >= 1500 else (300, 360) if width >= 1240 else
+                           (MIN_PANEL_WIDTH + 10, MIN_PANEL_WIDTH + 10))
+        if left and right:
+            self.resizeDocks([left[0], right[0]], [left_w, right_w], Qt.Orientation.Horizontal)
+        if results is not None and nomogram is not None:
+            self.resizeDocks([results, nomogram], [height // 2, height // 2], Qt.Orientation.Vertical)
+        column = [d for d in (browser, roi, cam) if d is not None]
+        if len(column) == 3:
+            self.resizeDocks(column, [int(height * 0.18), int(height * 0.42), int(height * 0.40)],
+                             Qt.Orientation.Vertical)
+
+    def layout_problems(self) -> list[str]:
+        """What is wrong with the layout on screen: a docked panel narrower than its minimum, the image crushed."""
+        problems = []
+        for dock in self.findChildren(QDockWidget):
+            if dock.isVisible() and not dock.isFloating() and dock.width() < MIN_PANEL_WIDTH - 2:
+                problems.append(f"{plain_title(dock.windowTitle())} is {dock.width()} px wide")
+        central = self.centralWidget()
+        if central is not None and central.width() < MIN_CENTRAL_WIDTH - 2:
+            problems.append(f"the image is {central.width()} px wide")
+        return problems
+
+    def _check_restored_layout(self) -> None:
+        problems = self.layout_problems()
+        if problems:
+            log.info("saved layout not usable (%s): default layout", "; ".join(problems))
+            self.reset_layout()
+            self.statusBar().showMessage("The saved panel layout did not fit this window: panels reset", 8000)
+
     # ===================================================================== opening
     def open_dialog(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(self, "Open images", self.prefs.last_dir, FILE_FILTER)
@@ -390,51 +658,58 @@ class MainWindow(QMainWindow):
             self.open_paths([path])
 
     def open_paths(self, paths: Iterable[str | Path]) -> int:
-        """Open files and/or folders (off the GUI thread). Returns the request id."""
+        """Open files and/or folders (off the GUI thread). Returns the request id.
+
+        Nothing on screen changes until something opened: a failed open keeps the case,
+        image, series and title that were there, and says so."""
         paths = [str(p) for p in paths]
         if not paths or not self.case_ctl.may_leave_case():
             return 0
         case_file = case_rules.case_file_in(paths)
         if case_file is not None:
             return self.case_ctl.open_case(case_file)
-        self.case_ctl.prepare_plain_open()
         self._scan_note = ""
         if len(paths) == 1 and not Path(paths[0]).is_dir():
-            self.browser.clear()
-            return self.open_file(paths[0], remember=True)
+            self.case_ctl.prepare_plain_open()
+            return self.open_file(paths[0], remember=True, new_series=True)
         return self.runner.submit("open", scan_paths, paths, on_done=self._on_scanned,
                                   on_error=self._on_open_failed)
 
-    def open_file(self, path: str, remember: bool = False) -> int:
+    def open_file(self, path: str, remember: bool = False, new_series: bool = False) -> int:
         """Open one image file: header and first frame in a worker, then shown."""
         self._remember = remember
+        self._requested_path = str(path)
         self.statusBar().showMessage(f"Opening {Path(path).name}…")
         return self.runner.submit("open", _load_cine, str(path),
-                                  on_done=lambda result, p=str(path): self._on_loaded(p, *result),
+                                  on_done=lambda result, p=str(path), n=new_series: self._on_loaded(p, *result, n),
                                   on_error=self._on_open_failed,
                                   on_discard=lambda result: result[0].close())
 
+    def _on_browser_pick(self, path: str) -> None:
+        # A click moves the current row and clicks it: one request for the same file is enough.
+        if path != self.current_path and path != self._requested_path:
+            self.open_file(path)
+
     def _on_scanned(self, result: ScanResult) -> None:
-        self.browser.clear()
-        for series in result.series:
-            self.browser.add_series(series.patient, series.study, series.label,
-                                    [BrowserImage(i.path, i.label, i.tooltip) for i in series.images])
-        for path, reason in result.problems:
-            self.browser.add_problem(path, reason)
+        n_ok, n_bad = len(result.openable), len(result.problems)
+        if not result.openable:
+            reason = result.problems[0][1] if result.problems else "no DICOM or image files found"
+            self._on_open_failed(f"Nothing to open: {reason}" if len(result.problems) <= 1
+                                 else f"None of the {n_bad} files could be opened; first: {result.problems[0][1]}",
+                                 True)
+            return
+        self.case_ctl.prepare_plain_open()
+        self.session.set_series([Series(series.patient, series.study, series.label,
+                                         [SeriesImage(i.path, i.label, i.tooltip) for i in series.images])
+                                 for series in result.series], result.problems)
         for root in result.roots:
             self.prefs.add_recent(root)
         if result.roots:
             self.prefs.last_dir = str(Path(result.roots[0]).parent if Path(result.roots[0]).is_file() else result.roots[0])
-        n_ok, n_bad = len(result.openable), len(result.problems)
         summary = f"{n_ok} image(s) found" + (f", {n_bad} could not be opened (see Series ▸ Problems)" if n_bad else "")
         if n_bad:
             self._scan_note = f"{n_bad} file(s) could not be opened"
             self.error_label.setText(self._scan_note)
-        if not result.openable:
-            reason = result.problems[0][1] if result.problems else "no DICOM or image files found"
-            self.report_error(f"Nothing to open: {reason}" if len(result.problems) <= 1
-                              else f"None of the {n_bad} files could be opened; first: {result.problems[0][1]}")
-            return
         self.statusBar().showMessage(summary, 10000)
         self.runner.submit("thumbnails", _thumbnails, result.openable, on_done=self._on_thumbnails)
         self.open_file(result.openable[0])
@@ -442,12 +717,24 @@ class MainWindow(QMainWindow):
     def _on_thumbnails(self, thumbs: list[tuple[str, np.ndarray | None]]) -> None:
         for path, thumb in thumbs:
             if thumb is not None:
-                self.browser.set_thumbnail(path, thumb)
+                self.session.add_thumbnail(path, thumb)
 
-    def _on_loaded(self, path: str, cine: Cine, first: np.ndarray, thumb: np.ndarray) -> None:
+    def _show_series(self) -> None:
+        """The series browser shows the session's series (and the image on screen selected)."""
+        self.browser.clear()
+        for series in self.session.series:
+            self.browser.add_series(series.patient, series.study, series.label, series.images)
+            for path, thumb in series.thumbnails.items():
+                self.browser.set_thumbnail(path, thumb)
+        for path, reason in self.session.problems:
+            self.browser.add_problem(path, reason)
+        if self.current_path is not None:
+            self.browser.select(self.current_path)
+
+    def _on_loaded(self, path: str, cine: Cine, first: np.ndarray, thumb: np.ndarray, new_series: bool = False) -> None:
         self._close_cine()
-        self.cine = cine
-        self.current_path = path
+        self._open_failed = None
+        self._requested_path = None
         self.current_frame = 0
         self.error_label.setText(self._scan_note)  # a folder's problems stay noted while browsing it
         self.player.set_cine(cine)
@@ -464,18 +751,18 @@ class MainWindow(QMainWindow):
             tr=overlay_text.patient_text(cine.metadata),
             br=overlay_text.image_text(cine.metadata, cine.calibration),
         )
-        self._update_frame_overlay()
-        if not self.browser.paths() or path not in self.browser.paths():
-            self.browser.clear()
-            self.browser.add_series("Opened files", "", Path(path).parent.name or "/",
-                                    [BrowserImage(path, Path(path).name)])
-        if not self.browser.has_thumbnail(path):
-            self.browser.set_thumbnail(path, thumb)
-        self.browser.select(path)
+        if new_series or path not in self.session.series_paths():
+            self.session.set_series([Series("Opened files", "", Path(path).parent.name or "/",
+                                            [SeriesImage(path, Path(path).name)])])
+        if path not in {p for s in self.session.series for p in s.thumbnails}:
+            self.session.add_thumbnail(path, thumb)
         if getattr(self, "_remember", False):
             self.prefs.add_recent(path)
             self.prefs.last_dir = str(Path(path).parent)
-        self.setWindowTitle(f"{Path(path).name} — {APP_TITLE}")
+        self.session.set_image(ImageOnScreen(path, cine))
+        self.browser.select(path)
+        self._update_frame_overlay()
+        self._update_title()
         rate = "still image" if cine.n_frames == 1 else f"{cine.fps:.1f} fps" if cine.fps else self._fps_note
         cal = "calibrated" if cine.calibration is not None else "uncalibrated"
         self.statusBar().showMessage(f"Opened {Path(path).name}: {cine.n_frames} frame(s), {rate}, {cal}", 8000)
@@ -483,10 +770,19 @@ class MainWindow(QMainWindow):
         # would otherwise compete with the first paint for the GIL.
         QTimer.singleShot(PREFETCH_DELAY_MS, lambda c=cine: c is self.cine and self._prefetch_neighbours(self.current_frame))
         self._update_enabled()
-        self.cineChanged.emit(cine)
-        self.frameChanged.emit(0)
+        self.session.set_frame(0)
 
-    def _on_open_failed(self, message: str, user_error: bool) -> None:
+    def _on_open_failed(self, message: str, user_error: bool = True) -> None:
+        """Nothing of the failed open reaches the screen: what was shown stays, and the message says so."""
+        self._requested_path = None
+        self.case_ctl.cancel_plain_open()
+        if self.current_path is not None:
+            case = self.session.case
+            kept = f"case {case.case_id}" if case is not None else Path(self.current_path).name
+            message = f"{message} — still showing {kept}"
+        self._open_failed = message
+        if self.current_path is not None:
+            self.browser.select(self.current_path)  # the tree agrees with the viewer again
         self.report_error(message)
 
     def report_error(self, message: str) -> None:
@@ -514,20 +810,29 @@ class MainWindow(QMainWindow):
         self.wl_label.setText("")
         self.stats_label.setText("")
         self.readout_label.setText("")
-        self.browser.clear()
+        self.session.set_series([])
         self.ruler.clear()
         self.controls.set_cine(0, None)
         self.image_view.clear("Open a DICOM file or folder\n\nFile ▸ Open (Ctrl+O), or drop files here")
-        self.setWindowTitle(APP_TITLE)
         self._update_enabled()
-        self.cineChanged.emit(None)
+        self._update_title()
 
     def _close_cine(self) -> None:
         self.player.set_cine(None)
-        if self.cine is not None:
-            self.cine.close()
-        self.cine = None
-        self.current_path = None
+        cine = self.cine
+        if cine is not None:
+            self.session.set_image(None)
+            cine.close()
+
+    def _update_title(self) -> None:
+        case, path = self.session.case, self.current_path
+        if path is None:
+            self.setWindowTitle(APP_TITLE)
+        elif case is None:
+            self.setWindowTitle(f"{Path(path).name} — {APP_TITLE}")
+        else:
+            star = " *" if self.session.doc.dirty else ""
+            self.setWindowTitle(f"{case.case_id}{star} · {Path(path).name} — {APP_TITLE}")
 
     # ===================================================================== frames
     @property
@@ -576,7 +881,7 @@ class MainWindow(QMainWindow):
         self.image_view.set_frame(frame, index)
         self.controls.set_frame(index)
         self._update_frame_overlay()
-        self.frameChanged.emit(index)
+        self.session.set_frame(index)
 
     def _prefetch_neighbours(self, index: int) -> None:
         cine = self.cine
@@ -713,8 +1018,87 @@ class MainWindow(QMainWindow):
         QMessageBox.about(self, APP_TITLE,
                           f"{APP_TITLE} {__version__}\n\nResearch software. Not for clinical use.\n\n"
                           "Mouse: left-drag pans (or uses the active tool), right-drag sets window/level, "
-                          "wheel zooms.\nKeys: Space play/pause, ←/→ step, Home/End, +/- zoom, F fit, "
-                          "1 for 1:1, I invert, M ruler, N navigate, O overlay, A auto W/L, R reset W/L.")
+                          "wheel zooms.\nEvery key: Help ▸ Keyboard Shortcuts (F1).")
+
+    def shortcut_rows(self) -> list[tuple[str, str, str]]:
+        """(menu, action, keys) for every action with a shortcut, read from the actions themselves."""
+        where: dict[int, str] = {}
+        for key, menu in self.menus.items():
+            for action in _menu_actions(menu):
+                where.setdefault(id(action), plain_title(menu.title()))
+        rows = []
+        for action in self.findChildren(QAction):
+            keys = [k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts()]
+            if not keys or not action.text():
+                continue
+            rows.append((where.get(id(action), "Window"), _action_name(action), ", ".join(keys)))
+        order = {plain_title(MENU_TITLES[k]): i for i, k in enumerate(MENU_KEYS)}
+        return sorted(set(rows), key=lambda r: (order.get(r[0], 99), r[1]))
+
+    def show_shortcuts(self) -> QDialog:
+        """Help ▸ Keyboard Shortcuts (F1): a sheet generated from the window's actions."""
+        rows = self.shortcut_rows()
+        html = ["<h3>Keyboard shortcuts</h3>",
+                "<p>Mouse: left-drag pans (or uses the active tool), right-drag sets window/level, wheel zooms.</p>"]
+        section = None
+        for menu, text, keys in rows:
+            if menu != section:
+                if section is not None:
+                    html.append("</table>")
+                html.append(f"<h4>{menu}</h4><table cellspacing='0' cellpadding='2'>")
+                section = menu
+            html.append(f"<tr><td width='220'>{_html(text)}</td><td><b>{_html(keys)}</b></td></tr>")
+        if section is not None:
+            html.append("</table>")
+        return self._text_dialog("shortcutsDialog", "Keyboard shortcuts", "".join(html), markdown=False)
+
+    def show_model_card(self) -> QDialog | None:
+        """Help ▸ Model Card: the loaded bundle's MODEL_CARD.md, as the bundle wrote it."""
+        info = self.session.bundle_info
+        if info is None:
+            self.report_error("No model bundle loaded: nothing to show (Analysis ▸ Open Model Bundle…)")
+            return None
+        card = Path(info.path) / "MODEL_CARD.md"
+        try:
+            if card.stat().st_size > 1_000_000:
+                raise ValueError("larger than 1 MB")
+            text = card.read_text(encoding="utf-8")
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.report_error(f"{card}: cannot show the model card ({reason})")
+            return None
+        return self._text_dialog("modelCardDialog", f"Model card — {info.name} {info.version}", text, markdown=True)
+
+    def _text_dialog(self, name: str, title: str, text: str, markdown: bool) -> QDialog:
+        old = self.findChild(QDialog, name)
+        if old is not None:
+            old.close()
+            old.deleteLater()
+        dialog = QDialog(self)
+        dialog.setObjectName(name)
+        dialog.setWindowTitle(title)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        lay = QVBoxLayout(dialog)
+        browser = QTextBrowser(dialog)
+        browser.setObjectName("text")
+        browser.setOpenExternalLinks(False)
+        if markdown:
+            browser.setMarkdown(text)
+        else:
+            browser.setHtml(text)
+        lay.addWidget(browser)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, dialog)
+        buttons.rejected.connect(dialog.close)
+        lay.addWidget(buttons)
+        dialog.resize(min(760, max(480, self.width() - 200)), min(720, max(420, self.height() - 120)))
+        dialog.show()
+        return dialog
+
+    def _update_model_card_action(self) -> None:
+        info = self.session.bundle_info
+        action = self.actions["model_card"]
+        action.setEnabled(info is not None)
+        action.setText(f"&Model Card ({info.name})" if info is not None else "&Model Card")
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self.case_ctl.may_leave_case():
@@ -724,10 +1108,36 @@ class MainWindow(QMainWindow):
         self.runner.cancel("open")
         self.runner.cancel("thumbnails")
         self.reading.shutdown()
-        self.prefs.save_window_state(self.saveGeometry(), self.saveState())
+        if not self.layout_problems():  # a crushed layout is not kept for the next start
+            self.prefs.save_window_state(self.saveGeometry(), self.saveState(LAYOUT_VERSION))
         self.prefs.sync()
         self.runner.wait(5000)
         self.frame_runner.wait(5000)
         self._close_cine()
         super().closeEvent(event)
 
+
+def _menu_actions(menu: QMenu) -> list[QAction]:
+    out = []
+    for action in menu.actions():
+        out.append(action)
+        if action.menu() is not None:
+            out.extend(_menu_actions(action.menu()))
+    return out
+
+
+def _action_name(action: QAction) -> str:
+    """An action's name in words: its tooltip's first part for symbol-only buttons ("|◀" → "First frame")."""
+    fixed = {"undo": "Undo", "redo": "Redo"}  # their texts name the last edit
+    if action.objectName() in fixed:
+        return fixed[action.objectName()]
+    text = plain_title(action.text()).replace("…", "")
+    tip = action.toolTip().split(" (")[0]
+    if tip and (not any(c.isalpha() for c in text) or text.split()[0] in ("◀", "▶", "❚❚") or
+                text.split()[-1] == "▶"):
+        return tip
+    return text
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

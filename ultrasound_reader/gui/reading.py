@@ -1,21 +1,21 @@
-"""The reading workflow: model bundle, clinical factors, Analyse, results, nomogram, curves, Grad-CAM.
+"""The reading workflow's panels: model bundle, clinical factors, Analyse, results, nomogram, curves, Grad-CAM.
 
-:class:`ReadingController` plugs the stand-alone panels into the main window and
-keeps them on the case of the :class:`~.case_controller.CaseController`:
+:class:`ReadingController` adds its docks and actions through the narrow
+:class:`~.shell.Shell` and shows the :class:`~.session.ReadingSession`: the bundle
+and its loading, the analysis and its state, what changed since it. It keeps no
+reading state of its own — the session decides; this module draws:
 
-* the model bundle follows the case's task (the reader's last choice for that task,
-  else the bundled demo); it loads in a worker, so torch is imported there, never at
-  start-up. File ▸ Open Model Bundle… picks another; its task becomes the case's.
 * the factors form shows the case's factors (prefilled with sex and age from DICOM
   where unknown), marks what the bundle's LBC fusion needs, and every edit goes to
-  the case document (so the case counts as edited);
-* Analyse (Ctrl+Enter, F5) runs in :class:`~.analysis.AnalysisController`; results,
-  the nomogram's image score, the Grad-CAM maps and the ROI thumbnails come from the
-  delivered result only. The results grey out when the ROIs or factors move away from
-  what was analysed, and come back if an undo restores them.
-
-It holds no model or statistics logic: the AI layer analyses, the stats layer scores
-the nomogram, the panels show.
+  the session (so the case counts as edited);
+* Analyse (F5, Ctrl+Enter) asks the session; results, the nomogram's image score,
+  the Grad-CAM maps and the ROI thumbnails come from the delivered result only;
+* when the session says the result is stale, every result view says what changed:
+  the results grey out, the nomogram greys (or, when only the factors changed, says
+  it shows the current factors), the Grad-CAM maps go, the curves say so;
+* a demo bundle's "not for clinical use" status shows as soon as it is loaded, and a
+  caution stands next to the probability when the bundle's own external calibration
+  is poor (see caution.py).
 """
 
 from __future__ import annotations
@@ -24,15 +24,14 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QObject, QSignalBlocker, Qt
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QFrame,
+    QGraphicsOpacityEffect,
     QHBoxLayout,
     QLabel,
-    QMenu,
     QPushButton,
     QScrollArea,
     QStackedWidget,
@@ -44,29 +43,30 @@ from ultrasound_reader import case_rules
 from ultrasound_reader.case import Case
 from ultrasound_reader.errors import UserError
 from ultrasound_reader.gui import theme
-from ultrasound_reader.gui.analysis import AnalysisController, AnalysisRun, Inputs, rois_key
-from ultrasound_reader.gui.bundles import BundleInfo, default_bundle, load_bundle_job, no_bundle_message, read_info
+from ultrasound_reader.gui.analysis import AnalysisController, AnalysisRun, Inputs
+from ultrasound_reader.gui.bundles import no_bundle_message
 from ultrasound_reader.gui.cam_controls import CamControls
 from ultrasound_reader.gui.cam_display import CamDisplay
 from ultrasound_reader.gui.cam_view import CamThumbnails
 from ultrasound_reader.gui.curves_view import CurvesView
 from ultrasound_reader.gui.factors_form import FactorsForm, required_from_fusion
 from ultrasound_reader.gui.results_panel import ResultsPanel
+from ultrasound_reader.gui.session import FACTORS, Failure, ImageOnScreen, ReadingSession, SessionState, stale_text
+from ultrasound_reader.gui.shell import escape_mnemonic
 
 if TYPE_CHECKING:
-    from ultrasound_reader.gui.main_window import MainWindow
+    from ultrasound_reader.gui.shell import Shell
 
 log = logging.getLogger(__name__)
 
-FACTORS_STALE = "Clinical factors changed since this analysis — the nomogram shows them; analyse again to update"
-ROIS_CHANGED_RUNNING = "The ROIs changed during the analysis, so it was stopped"
 STALL_TARGET_MS = 50.0
-MIN_DOCK_WIDTH = 40  # the panels scroll sideways rather than widen the window (the image keeps its room)
-CENTRAL_ROOM = 780  # width the image and its frame controls get before the results column does
+FACTORS_ONLY_NOMOGRAM = ("Clinical factors changed since the analysis: the nomogram shows the current factors "
+                         "(what-if); the Results show the analysed ones — analyse again to update both")
+CURVES_TITLE = "Calibration & decision curves"
 
 
 def _dock(title: str, name: str, widget: QWidget, parent: QWidget) -> QDockWidget:
-    dock = QDockWidget(title, parent)
+    dock = QDockWidget(escape_mnemonic(title), parent)  # "&" shown as "&" in the title, tab and menu
     dock.setObjectName(name)
     dock.setWidget(widget)
     dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
@@ -76,8 +76,7 @@ def _dock(title: str, name: str, widget: QWidget, parent: QWidget) -> QDockWidge
 
 
 def _scrolled(widget: QWidget, horizontal: bool = False) -> QScrollArea:
-    """``widget`` in a scroll area. ``horizontal``: it may scroll sideways instead of asking for its
-    minimum width, so that the docks never force the window wider than the image needs."""
+    """``widget`` in a scroll area. ``horizontal``: it may scroll sideways below its minimum width."""
     area = QScrollArea()
     area.setWidgetResizable(True)
     area.setFrameShape(QFrame.Shape.NoFrame)
@@ -85,47 +84,86 @@ def _scrolled(widget: QWidget, horizontal: bool = False) -> QScrollArea:
                                       else Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     if horizontal:
         area.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # the panel scrolls itself
-    area.setMinimumWidth(MIN_DOCK_WIDTH)
     area.setWidget(widget)
     return area
 
 
+def _note_label(name: str, parent: QWidget | None = None) -> QLabel:
+    """The stale banner every result view carries (hidden while the result is current)."""
+    label = QLabel("", parent)
+    label.setObjectName(name)
+    label.setWordWrap(True)
+    label.setStyleSheet(f"color: {theme.ACCENT}; background: {theme.PANEL}; font-weight: bold; padding: 4px 8px; "
+                        f"border-bottom: 1px solid {theme.BORDER};")
+    label.hide()
+    return label
+
+
+def _with_note(widget: QWidget, note: QLabel) -> QWidget:
+    box = QWidget()
+    lay = QVBoxLayout(box)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.setSpacing(0)
+    lay.addWidget(note)
+    lay.addWidget(widget, 1)
+    return box
+
+
 class ReadingController(QObject):
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.w = window
-        self.ctl = window.case_ctl
-        self.doc = window.case_ctl.doc
-        self.bundle: Any = None  # ai.bundle.Bundle once loaded
-        self.bundle_info: BundleInfo | None = None
-        self._loading: BundleInfo | None = None
-        self._loading_user = False
-        self._no_bundle_task: str | None = None
-        self.run: AnalysisRun | None = None  # the result on screen
-        self.auto_analyse = False  # analyse once case and bundle are both ready (the demo start)
-        self._generation = -1
-        self._syncing = False
-        self._prefilling = False
-        self._refused = False  # the results panel shows a "Cannot analyse" from analyse()
-        self._auto_scheduled = False
+    def __init__(self, shell: Shell, session: ReadingSession) -> None:
+        super().__init__(session)
+        self.shell = shell
+        self.session = session
+        self.doc = session.doc
         self._link: Any = None  # nomogram_view.NomogramLink
         self.nomogram: Any = None  # nomogram_view.NomogramView, made with the first bundle
         # Dialog, replaceable (tests answer it directly).
         self.ask_bundle_dir = self._ask_bundle_dir_dialog
 
-        self.analysis = AnalysisController(self.current_inputs, self)
+        session.read_factors = lambda: self.form.factors(strict=True)
         self._build_panels()
         self._build_actions()
-        self._build_image_layers()
+        self.cams = CamDisplay(shell, session, self.cam, self.thumbs, self.act_cam, self.act_side, self)
+        self.layer, self.compare = self.cams.layer, self.cams.compare
         self._wire()
+        self._on_bundle_changed(session.bundle)
         self._update_model_label()
         self._update_enabled()
 
+    # ===================================================================== the session's (read-only views)
+    @property
+    def analysis(self) -> AnalysisController:
+        return self.session.analysis
+
+    @property
+    def bundle(self) -> Any:
+        return self.session.bundle
+
+    @property
+    def bundle_info(self) -> Any:
+        return self.session.bundle_info
+
+    @property
+    def run(self) -> AnalysisRun | None:
+        return self.session.run
+
+    @property
+    def busy(self) -> bool:
+        """Loading a bundle or analysing (the CLI's screenshot waits for it)."""
+        return self.session.busy
+
+    @property
+    def last_stall_ms(self) -> float | None:
+        return self.session.last_stall_ms
+
+    def current_inputs(self, factors: Any = None) -> Inputs | None:
+        return self.session.current_inputs(factors)
+
     # ===================================================================== construction
     def _build_panels(self) -> None:
-        w = self.w
-        self.form = FactorsForm(self.ctl.default_task)
-        self.factors_dock = _dock("Clinical factors", "factorsDock", _scrolled(self.form), w)
+        parent = self.shell.dialog_parent()
+        self.form = FactorsForm(self.session.task)
+        self.factors_dock = _dock("Clinical factors", "factorsDock", _scrolled(self.form), parent)
 
         self.results = ResultsPanel()
         box = QWidget()
@@ -139,7 +177,7 @@ class ReadingController(QObject):
         h.setContentsMargins(6, 4, 6, 4)
         self.analyse_button = QPushButton("Analyse", head)
         self.analyse_button.setObjectName("analyseButton")
-        self.analyse_button.setToolTip("Run the model bundle on the case (Ctrl+Enter, F5)")
+        self.analyse_button.setToolTip("Run the model bundle on the case (F5, Ctrl+Enter)")
         self.cancel_button = QPushButton("Cancel", head)
         self.cancel_button.setObjectName("cancelAnalysisButton")
         self.cancel_button.setToolTip("Stop the running analysis (Shift+F5)")
@@ -151,16 +189,14 @@ class ReadingController(QObject):
         h.addWidget(self.cancel_button)
         h.addWidget(self.model_label, 1)
         lay.addWidget(head)
-        # How the last analysis went (time, longest event-loop stall). Here rather than as a
-        # permanent status-bar widget: a growing status bar would widen a window at its minimum
-        # width and make the image refit under the reader's mouse.
+        # How the last analysis went (time, longest event-loop stall).
         self.status_label = QLabel("", box)
         self.status_label.setObjectName("analysisStatus")
         self.status_label.setWordWrap(True)
         self.status_label.setStyleSheet(f"color: {theme.TEXT_DIM}; padding: 2px 8px; background: {theme.PANEL};")
         lay.addWidget(self.status_label)
         lay.addWidget(self.results, 1)
-        self.results_dock = _dock("Results", "resultsDock", _scrolled(box, horizontal=True), w)
+        self.results_dock = _dock("Results", "resultsDock", _scrolled(box, horizontal=True), parent)
 
         self.nomogram_stack = QStackedWidget()
         self.nomogram_placeholder = QLabel("The nomogram of the model bundle appears here once a bundle is loaded.")
@@ -168,10 +204,14 @@ class ReadingController(QObject):
         self.nomogram_placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.nomogram_placeholder.setStyleSheet(f"color: {theme.TEXT_DIM}; padding: 12px;")
         self.nomogram_stack.addWidget(self.nomogram_placeholder)
-        self.nomogram_dock = _dock("Nomogram", "nomogramDock", _scrolled(self.nomogram_stack, True), w)
+        self.nomogram_note = _note_label("nomogramStale")
+        self.nomogram_dock = _dock("Nomogram", "nomogramDock",
+                                   _with_note(_scrolled(self.nomogram_stack, True), self.nomogram_note), parent)
 
         self.curves = CurvesView()
-        self.curves_dock = _dock("Calibration & decision curves", "curvesDock", _scrolled(self.curves, True), w)
+        self.curves_note = _note_label("curvesStale")
+        self.curves_dock = _dock(CURVES_TITLE, "curvesDock", _with_note(_scrolled(self.curves, True), self.curves_note),
+                                 parent)
 
         cam_box = QWidget()
         cam_lay = QVBoxLayout(cam_box)
@@ -182,300 +222,108 @@ class ReadingController(QObject):
         cam_lay.addWidget(self.cam)
         cam_lay.addWidget(self.thumbs)
         cam_lay.addStretch(1)
-        self.cam_dock = _dock("Grad-CAM", "camDock", _scrolled(cam_box), w)
+        self.cam_note = _note_label("camStale")
+        self.cam_dock = _dock("Grad-CAM", "camDock", _with_note(_scrolled(cam_box), self.cam_note), parent)
 
-        # Left: what the reader puts in (series; ROIs | factors; Grad-CAM | curves). Right: what
-        # comes out (results over the nomogram), without tabs, whose bars would set a minimum width.
-        # The image keeps the middle.
+        # Left: what the reader puts in; right: what comes out. The window arranges them (reset_layout).
         left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
-        w.add_panel(self.results_dock, right)
-        w.add_panel(self.nomogram_dock, right)
-        w.splitDockWidget(self.results_dock, self.nomogram_dock, Qt.Orientation.Vertical)
-        w.add_panel(self.cam_dock, left)
-        w.splitDockWidget(self.ctl.panel, self.cam_dock, Qt.Orientation.Vertical)
-        w.add_panel(self.curves_dock, left)
-        w.add_panel(self.factors_dock, left)
-        # The tabs are made once the window is shown: QMainWindow leaves a stale tab bar on screen
-        # when docks are tabified before. A saved layout (restored before the first show) wins.
-        self._default_layout_pending = w.prefs.window_state()[1] is None
-        w.installEventFilter(self)
-
-
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
-        if obj is self.w and event.type() == QEvent.Type.Show and self._default_layout_pending:
-            self._default_layout_pending = False
-            self._default_layout()
-        return False
-
-    def _default_layout(self) -> None:
-        w = self.w
-        w.tabifyDockWidget(self.cam_dock, self.curves_dock)
-        w.tabifyDockWidget(self.ctl.panel, self.factors_dock)
-        self.ctl.panel.raise_()
-        self.cam_dock.raise_()
-        # Widths: the image first. Narrow windows give the results column what the image can spare
-        # (the frame controls need ~710 px), so nothing refits the image later under the mouse.
-        width = w.width()
-        left, right = (330, 440) if width >= 330 + 440 + CENTRAL_ROOM else (
-            260, max(MIN_DOCK_WIDTH, min(440, width - 260 - CENTRAL_ROOM)))
-        w.resizeDocks([w.browser, self.results_dock], [left, right], Qt.Orientation.Horizontal)
-        w.resizeDocks([self.results_dock, self.nomogram_dock], [450, 470], Qt.Orientation.Vertical)
-        w.resizeDocks([w.browser, self.ctl.panel, self.cam_dock], [170, 330, 420], Qt.Orientation.Vertical)
-
-    def _action(self, key: str, text: str, shortcuts: list[str] | None, slot: Any, checkable: bool = False,
-                tip: str = "") -> QAction:
-        action = QAction(text, self.w)
-        action.setObjectName(key)
-        if shortcuts:
-            action.setShortcuts([QKeySequence(s) for s in shortcuts])
-        action.setCheckable(checkable)
-        if tip:
-            action.setToolTip(tip)
-            action.setStatusTip(tip)
-        (action.toggled if checkable else action.triggered).connect(slot)
-        self.w.addAction(action)
-        self.w.actions[key] = action
-        return action
+        for dock, area in ((self.results_dock, right), (self.nomogram_dock, right), (self.cam_dock, left),
+                           (self.curves_dock, left), (self.factors_dock, left)):
+            self.shell.add_panel(dock, area)
 
     def _build_actions(self) -> None:
-        a = self._action
-        self.act_analyse = a("analyse", "&Analyse", ["Ctrl+Return", "Ctrl+Enter", "F5"], lambda _=False: self.analyse(),
-                             tip="Run the model bundle on the case (Ctrl+Enter, F5)")
-        self.act_cancel = a("cancel_analysis", "&Cancel Analysis", ["Shift+F5"],
-                            lambda _=False: self.cancel(), tip="Stop the running analysis (Shift+F5)")
-        self.act_bundle = a("open_bundle", "Open Model &Bundle…", ["Ctrl+Shift+B"], lambda _=False: self.open_bundle_dialog(),
-                            tip="Choose the model bundle folder to analyse with")
-        self.act_cam = a("cam_overlay", "Show &Grad-CAM", ["G"], self.cam.toggle.setChecked, checkable=True,
-                         tip="Grad-CAM heat map over the image (G)")
-        self.act_side = a("cam_side_by_side", "&Side by Side (Image | Grad-CAM)", ["Shift+G"],
-                          self.cam.side_by_side.setChecked, checkable=True,
-                          tip="The image and the image with its heat map next to each other (Shift+G)")
-        bar = self.w.menuBar()
-        menus = {m.menu().title(): m for m in bar.actions() if m.menu() is not None}
-        file_menu = menus["&File"].menu()
-        file_menu.insertAction(self.w.actions["save"], self.act_bundle)
-        file_menu.insertSeparator(self.w.actions["save"])
-        menu = QMenu("&Analysis", self.w)
-        bar.insertMenu(menus["&Help"], menu)
-        for act in (self.act_analyse, self.act_cancel):
-            menu.addAction(act)
-        menu.addSeparator()
-        menu.addAction(self.act_cam)
-        menu.addAction(self.act_side)
-        menu.addSeparator()
-        menu.addAction(self.act_bundle)
-        self.menu = menu
-        tb = self.w.toolbar
-        tb.addSeparator()
-        tb.addAction(self.act_analyse)
-        tb.addAction(self.act_cam)
-        tb.addAction(self.act_side)
+        sh = self.shell
+        # F5 first: the menu shows an action's first shortcut.
+        self.act_bundle = sh.add_action("open_bundle", "Open Model &Bundle…", ["Ctrl+Shift+B"],
+                                        lambda _=False: self.open_bundle_dialog(), menu="file", before="save",
+                                        tip="Choose the model bundle folder to analyse with")
+        sh.add_separator("file", before="save")
+        self.act_analyse = sh.add_action("analyse", "&Analyse", ["F5", "Ctrl+Return", "Ctrl+Enter"],
+                                         lambda _=False: self.analyse(), menu="analysis", toolbar=True,
+                                         tip="Run the model bundle on the case (F5, Ctrl+Enter)")
+        self.act_cancel = sh.add_action("cancel_analysis", "&Cancel Analysis", ["Shift+F5"],
+                                        lambda _=False: self.cancel(), menu="analysis",
+                                        tip="Stop the running analysis (Shift+F5)")
+        sh.add_separator("analysis")
+        self.act_cam = sh.add_action("cam_overlay", "Show &Grad-CAM", ["G"], lambda on: self.cam.toggle.setChecked(on),
+                                     menu="analysis", toolbar=True, checkable=True,
+                                     tip="Grad-CAM heat map over the image (G)")
+        self.act_side = sh.add_action("cam_side_by_side", "&Side by Side (Image | Grad-CAM)", ["Shift+G"],
+                                      lambda on: self.cam.side_by_side.setChecked(on), menu="analysis", toolbar=True,
+                                      checkable=True,
+                                      tip="The image and the image with its heat map next to each other (Shift+G)")
+        sh.add_separator("analysis")
+        sh.menu("analysis").addAction(self.act_bundle)
+        self.menu = sh.menu("analysis")
         self.analyse_button.clicked.connect(lambda: self.analyse())
         self.cancel_button.clicked.connect(lambda: self.cancel())
 
-    def _build_image_layers(self) -> None:
-        self.cams = CamDisplay(self.w, self.cam, self.thumbs, self.act_cam, self.act_side, self)
-        self.layer, self.compare = self.cams.layer, self.cams.compare
-
     def _wire(self) -> None:
-        w = self.w
-        w.caseChanged.connect(self._on_case_changed)
-        w.roisChanged.connect(self._on_rois_changed)
-        w.cineChanged.connect(self._on_cine_changed)
+        s = self.session
+        s.caseChanged.connect(self._on_case_changed)
+        s.imageChanged.connect(self._on_image_changed)
+        s.bundleChanged.connect(self._on_bundle_changed)
+        s.bundleLoading.connect(lambda _info: (self._update_model_label(), self._update_enabled()))
+        s.stateChanged.connect(lambda _state: (self._update_enabled(), self._update_model_label()))
+        s.resultChanged.connect(self._on_result)
+        s.staleChanged.connect(self._on_stale)
+        s.analysisStarted.connect(self._on_started)
+        s.progressed.connect(self.results.set_running)
+        s.cancelled.connect(self._on_cancelled)
+        s.failureChanged.connect(self._on_failure)
+        s.stallMeasured.connect(self._on_stall_measured)
         self.form.factorsChanged.connect(self._on_form_changed)
         self.results.roiActivated.connect(lambda rid, _image, _frame: self._go_to_roi(rid))
         self.thumbs.roiClicked.connect(self._go_to_roi)
-        a = self.analysis
-        a.started.connect(lambda _rid: self._on_started())
-        a.progressed.connect(self._on_progress)
-        a.finished.connect(self._on_finished)
-        a.stallMeasured.connect(self._on_stall_measured)
-        a.cancelled.connect(self._on_cancelled)
-        a.failed.connect(self._on_failed)
 
-    # ===================================================================== state
-    @property
-    def busy(self) -> bool:
-        """Loading a bundle or analysing (the CLI's screenshot waits for it)."""
-        return self.analysis.runner.busy or self._loading is not None or self._auto_scheduled
-
-    def current_inputs(self, factors: Any = None) -> Inputs | None:
-        case = self.doc.case
-        if case is None:
-            return None
-        return Inputs(self.doc.generation, rois_key(case), factors if factors is not None else case.factors,
-                      str(self.bundle.path) if self.bundle is not None else "")
-
-    def _task(self) -> str:
-        return self.doc.case.task if self.doc.case is not None else self.ctl.default_task
-
-    # ===================================================================== the case
+    # ===================================================================== the case and the form
     def _on_case_changed(self, case: Case | None) -> None:
-        if self.doc.generation != self._generation:  # another case
-            self._generation = self.doc.generation
-            self.analysis.cancel(emit=False)
-            self._clear_result()
-            self._sync_form(case, force=True)
-            if case is not None:
-                self._ensure_bundle(case.task)
-                self._maybe_auto_analyse()
-            else:
-                self._update_model_label()
-            self._update_enabled()
-            return
-        if case is None:
-            return
-        self._drop_refusal()
         self._sync_form(case)
-        self._ensure_bundle(case.task)
-        self._update_staleness()
         self._update_enabled()
 
-    def _sync_form(self, case: Case | None, force: bool = False) -> None:
-        task = case.task if case is not None else self.ctl.default_task
-        self._syncing = True
-        try:
+    def _sync_form(self, case: Case | None) -> None:
+        """The form shows the case's task and factors (the case wins; nothing is written back)."""
+        task = case.task if case is not None else self.session.default_task
+        with QSignalBlocker(self.form):
             if self.form.task != task:
                 self.form.set_task(task)
-            if case is not None and (force or case.factors != self.form.factors()):
+            if case is not None and case.factors != self.form.factors():
                 self.form.set_factors(case.factors)
-            elif case is None and force:
+            elif case is None:
                 self.form.clear()
-        finally:
-            self._syncing = False
+        if self._link is not None:
+            self._link.update()
 
     def _on_form_changed(self, factors: Any) -> None:
-        if self._syncing or self.doc.case is None:
-            return
-        # The reader's edit makes the case edited; sex and age read from DICOM do not.
-        self.doc.set_factors(factors, edit=not self._prefilling)
+        if self.doc.case is not None:
+            self.session.set_factors(factors, edit=True)  # the reader's edit: the case counts as edited
 
-    def _on_cine_changed(self, cine: Any) -> None:
-        if cine is not None and self.doc.case is not None:
-            self._prefilling = True
-            try:
-                self.form.prefill_from_metadata(getattr(cine, "metadata", None))
-            finally:
-                self._prefilling = False
-
-    def _drop_refusal(self) -> None:
-        """The input changed after a "Cannot analyse": the reason may be gone, so is the message."""
-        if not self._refused or self.results.state != "error":
-            self._refused = False
-            return
-        self._refused = False
-        if self.run is not None:
-            self.results.set_result(self.run.result, self.bundle.manifest if self.bundle is not None else None,
-                                    self.results.roi_labels)
-            self._update_staleness()
-        else:
-            self.results.clear()
-
-    def _on_rois_changed(self) -> None:
-        self._drop_refusal()
-        pending = self.analysis.pending_inputs
-        if pending is not None:
-            if not pending.same_case_and_rois(self.current_inputs()):
-                self.analysis.cancel(ROIS_CHANGED_RUNNING)
-        self._update_staleness()
-        self._update_enabled()
-
-    def _update_staleness(self) -> None:
-        run = self.run
-        if run is None:
-            return
-        now = self.current_inputs()
-        if now is None or now.generation != run.inputs.generation:
-            self._clear_result()
-            return
-        rois_stale = now.rois != run.inputs.rois
-        factors_stale = now.factors != run.inputs.factors
-        if rois_stale:
-            self.results.set_stale(True)
-        elif factors_stale:
-            self.results.set_stale(True, FACTORS_STALE)
-        else:
-            self.results.set_stale(False)
-        self.cams.set_stale(rois_stale)
-
-    def _clear_result(self) -> None:
-        self.run = None
-        self.results.clear()
-        self.cams.show_run(None, {})
-        if self._link is not None:
-            self._link.set_model_probabilities(None)
+    def _on_image_changed(self, image: ImageOnScreen | None) -> None:
+        if image is not None and self.doc.case is not None:
+            # Sex and age read from DICOM where the case has none: not the reader's edit (no unsaved change).
+            with QSignalBlocker(self.form):
+                filled = self.form.prefill_from_metadata(image.metadata)
+            if filled:
+                self.session.set_factors(self.form.factors(), edit=False)
+                if self._link is not None:
+                    self._link.update()
 
     # ===================================================================== the bundle
-    def _ensure_bundle(self, task: str) -> None:
-        if self.bundle_info is not None and self.bundle_info.task == task:
-            return
-        if self._loading is not None and self._loading.task == task:
-            return
-        if self.bundle is None and self._loading is None and self._no_bundle_task == task:
-            return  # already told: none for this task
-        remembered = self.w.prefs.qsettings.value(f"bundle/{task}", "") or None
-        info = default_bundle(task, str(remembered) if remembered else None)
-        if info is None:
-            self._set_bundle(None)
-            self._no_bundle_task = task
-            self.auto_analyse = False
-            self._update_model_label()
-            self.w.statusBar().showMessage(no_bundle_message(task), 15000)
-            return
-        self.load_bundle(info.path)
-
-    def load_bundle(self, path: str | Path, chosen: bool = False) -> int:
-        """Load a bundle folder in the worker; ``chosen``: the reader picked it (its task becomes the case's)."""
-        info = read_info(path)
-        if info is None:
-            self.w.report_error(f"{path}: not a model bundle (no readable manifest.json)")
-            return 0
-        self.analysis.cancel("The model bundle changed", emit=self.analysis.running)
-        self._loading = info
-        self._loading_user = chosen
-        self._update_model_label()
-        self._update_enabled()
-        return self.analysis.runner.submit("bundle", load_bundle_job, str(info.path),
-                                           on_done=lambda b, i=info: self._on_bundle_loaded(i, b),
-                                           on_error=lambda m, _u, i=info: self._on_bundle_failed(i, m))
-
-    def _on_bundle_loaded(self, info: BundleInfo, bundle: Any) -> None:
-        chosen = self._loading_user
-        self._loading = None
-        self._set_bundle(bundle, info)
-        if chosen:
-            self.w.prefs.qsettings.setValue(f"bundle/{bundle.task}", str(info.path))
-            if self._task() != bundle.task:
-                self.ctl.set_task(bundle.task)  # tells the reader if the case's ROIs forbid it
-        self.w.statusBar().showMessage(f"Model bundle {bundle.name} {bundle.version} loaded", 6000)
-        self._maybe_auto_analyse()
-
-    def _on_bundle_failed(self, info: BundleInfo, message: str) -> None:
-        self._loading = None
-        self.auto_analyse = False
-        self._update_model_label()
-        self._update_enabled()
-        self.w.report_error(f"Model bundle {info.path.name} not loaded: {message}")
-
-    def _set_bundle(self, bundle: Any, info: BundleInfo | None = None) -> None:
-        if bundle is not None and self.bundle is bundle:
-            return
-        self.bundle = bundle
-        self.bundle_info = info if bundle is not None else None
-        self._no_bundle_task = None
-        self._clear_result()
+    def _on_bundle_changed(self, bundle: Any) -> None:
         manifest = bundle.manifest if bundle is not None else None
-        task = bundle.task if bundle is not None else self._task()
-        if self.form.task != self._task():
-            self.form.set_task(self._task())
+        task = self.session.task
+        if self.form.task != task:
+            self._sync_form(self.doc.case)
         try:
             self.form.set_required(required_from_fusion(bundle.fusion) if bundle is not None else [])
         except UserError as exc:  # a fusion term the form has no field for
             self.form.set_required([])
-            self.w.report_error(f"model bundle {bundle.name}: {exc}")
+            self.shell.report_error(f"model bundle {bundle.name}: {exc}")
         self.curves.set_manifest(manifest)
         self._set_nomogram(manifest, bundle.fusion if bundle is not None else None)
-        self.results_dock.setWindowTitle("Results" if bundle is None else f"Results — {case_rules.TASK_LABELS.get(task, task)}")
+        self.results.set_bundle(manifest)
+        self.results_dock.setWindowTitle("Results" if bundle is None else
+                                         escape_mnemonic(f"Results — {case_rules.TASK_LABELS.get(bundle.task, bundle.task)}"))
         self._update_model_label()
         self._update_enabled()
 
@@ -501,111 +349,124 @@ class ReadingController(QObject):
         self.nomogram_stack.setCurrentWidget(self.nomogram)
         # A model without a nomogram (soft tissue) gives the column to the results; one with it
         # brings the dock back (View ▸ Panels toggles it either way).
-        if bool(spec) != self.nomogram_dock.isVisible() and self.w.isVisible():
+        if bool(spec) != self.nomogram_dock.isVisible() and self.shell.dialog_parent().isVisible():
             self.nomogram_dock.setVisible(bool(spec))
 
+    def load_bundle(self, path: str | Path, chosen: bool = False) -> int:
+        return self.session.load_bundle(path, chosen)
+
     def open_bundle_dialog(self) -> None:
-        start = str(self.bundle_info.path.parent) if self.bundle_info else str(Path(self.w.prefs.last_dir or "."))
+        info = self.session.bundle_info
+        start = str(info.path.parent) if info else str(Path(self.shell.prefs.last_dir or "."))
         folder = self.ask_bundle_dir(start)
         if folder:
-            self.load_bundle(folder, chosen=True)
+            self.session.load_bundle(folder, chosen=True)
 
     def _ask_bundle_dir_dialog(self, start: str) -> str | None:
-        return QFileDialog.getExistingDirectory(self.w, "Open model bundle (a folder with manifest.json)", start) or None
+        return QFileDialog.getExistingDirectory(self.shell.dialog_parent(),
+                                                "Open model bundle (a folder with manifest.json)", start) or None
 
     def _update_model_label(self) -> None:
-        if self._loading is not None:
-            text = f"Loading model {self._loading.name}…"
-        elif self.bundle is not None:
-            text = f"Model: {self.bundle.name} {self.bundle.version}"
-        elif self._no_bundle_task is not None:
-            text = f"No model bundle for task {self._no_bundle_task} — analysis unavailable"
+        s = self.session
+        if s.loading is not None:
+            text = f"Loading model {s.loading.name}…"
+        elif s.bundle is not None:
+            text = f"Model: {s.bundle.name} {s.bundle.version}"
+        elif s.no_bundle_task is not None:
+            text = f"No model bundle for task {s.no_bundle_task} — analysis unavailable"
         else:
             text = "No model bundle loaded"
         self.model_label.setText(text)
-        self.model_label.setToolTip(str(self.bundle_info.path) if self.bundle_info else
-                                    (no_bundle_message(self._no_bundle_task) if self._no_bundle_task else ""))
-        if self.run is None and not self.analysis.running:
+        self.model_label.setToolTip(str(s.bundle_info.path) if s.bundle_info else
+                                    (no_bundle_message(s.no_bundle_task) if s.no_bundle_task else ""))
+        if s.run is None and s.state in (SessionState.NO_BUNDLE, SessionState.LOADING):
             self._set_status(text)
+        elif s.run is None and s.state is SessionState.READY:
+            self._set_status("Ready: Analyse (F5) when the ROIs and factors are in" if self.doc.case is not None
+                             else "Ready: open a case or images")
 
     # ===================================================================== analysing
     def analyse(self) -> int | None:
         """Start an analysis of the case on screen; None (with the reason shown) when it cannot run."""
-        case = self.doc.case
-        if case is None:
-            return self._refuse("open a case (or images) first")
-        if self._loading is not None and self._loading.task == case.task:
-            self.auto_analyse = True
-            self.w.statusBar().showMessage("The analysis starts when the model bundle has loaded", 6000)
-            return None
-        if self.bundle is None:
-            return self._refuse(no_bundle_message(case.task))
-        if self.bundle.task != case.task:
-            return self._refuse(f"case {case.case_id} is a {case.task} case, but model bundle {self.bundle.name} "
-                                f"is for {self.bundle.task}: open a {case.task} bundle (Analysis ▸ Open Model Bundle…)")
-        try:
-            factors = self.form.factors(strict=True)
-        except UserError as exc:
+        rid = self.session.analyse()
+        if rid is None and self.session.failure is not None and self.session.failure_field == "factors":
             self.factors_dock.raise_()
-            return self._refuse(str(exc))
-        inputs = self.current_inputs(factors)
-        assert inputs is not None
-        self.results_dock.raise_()
-        return self.analysis.start(self.bundle, case, inputs)
+        elif rid is not None or self.session.failure is not None:
+            self.results_dock.raise_()
+        return rid
 
     def cancel(self) -> bool:
-        return self.analysis.cancel()
-
-    def _refuse(self, message: str) -> None:
-        self._refused = True
-        self.results.set_error(message, "Cannot analyse")
-        self.results_dock.raise_()
-        self.w.statusBar().showMessage(f"Cannot analyse: {message}", 10000)
-        return None
-
-    def _maybe_auto_analyse(self) -> None:
-        case = self.doc.case
-        if (self.auto_analyse and case is not None and self.bundle is not None and self._loading is None
-                and self.bundle.task == case.task and not self.analysis.running):
-            self.auto_analyse = False
-            self._auto_scheduled = True
-            QTimer.singleShot(0, self._auto_start)
-
-    def _auto_start(self) -> None:
-        self._auto_scheduled = False
-        self.analyse()
+        return self.session.cancel()
 
     def _on_started(self) -> None:
-        self._refused = False
         self.results.set_running(0.0, "starting")
         self._set_status("Analysing…")
-        self._update_enabled()
-
-    def _on_progress(self, fraction: float, message: str) -> None:
-        self.results.set_running(fraction, message)
 
     def _on_cancelled(self, reason: str) -> None:
         self.results.set_cancelled(reason)
         self._set_status(reason)
-        self._update_enabled()
 
-    def _on_failed(self, message: str, user_error: bool) -> None:
-        self._refused = user_error  # bad input: the message goes when the input changes
-        self.results.set_error(message, "Cannot analyse" if user_error else "Analysis failed")
-        self._set_status("Cannot analyse" if user_error else "Analysis failed")
-        self.w.statusBar().showMessage(message, 10000)
-        self._update_enabled()
+    def _on_failure(self, failure: Failure | None) -> None:
+        if failure is not None:
+            self.results.set_error(failure.message, failure.title)
+            self._set_status(failure.title)
+            if not failure.user_error or failure.title != "Cannot analyse":
+                self.shell.status(failure.message, 10000)
+            return
+        if self.results.state != "error":
+            return
+        # The reason went with the input: back to what the session holds.
+        run = self.session.run
+        if run is not None:
+            self._show_run(run)
+            self._on_stale(self.session.stale_reasons)
+        else:
+            self.results.clear()
+        self._update_model_label()
 
-    def _on_finished(self, run: AnalysisRun) -> None:
-        self.run = run
+    def _on_result(self, run: AnalysisRun | None) -> None:
+        if run is None:
+            self.results.clear()
+            self.cams.show_run(None, {})
+            if self._link is not None:
+                self._link.set_model_probabilities(None)
+            self._update_model_label()
+            return
+        self._show_run(run)
+        self._set_status(f"Analysed in {run.seconds:.1f} s")
+
+    def _show_run(self, run: AnalysisRun) -> None:
         labels = case_rules.roi_labels(self.doc.case) if self.doc.case is not None else {}
-        self.results.set_result(run.result, self.bundle.manifest if self.bundle is not None else None, labels)
+        self.results.set_result(run.result, self.session.run_manifest, labels)
         if self._link is not None:
             self._link.set_model_probabilities(run.result.probabilities)
         self.cams.show_run(run, labels)
-        self._update_staleness()
-        self._set_status(f"Analysed in {run.seconds:.1f} s")
-        self._update_enabled()
+
+    def _on_stale(self, reasons: tuple[str, ...]) -> None:
+        """Every result view follows the session's staleness, and says what changed."""
+        stale = bool(reasons)
+        text = stale_text(reasons)
+        factors_only = reasons == (FACTORS,)
+        self.results.set_stale(stale, text + (" (the nomogram shows the current factors)" if factors_only else ""))
+        self.cams.set_stale(stale and not factors_only)  # maps of moved ROIs would mislead
+        self.cam_note.setText(text + ("" if factors_only else " — heat maps hidden"))
+        self.cam_note.setVisible(stale)
+        self.curves_note.setText(text)
+        self.curves_note.setVisible(stale)
+        self.nomogram_note.setText(FACTORS_ONLY_NOMOGRAM if factors_only else
+                                   f"{text} — the image score here is from the earlier analysis")
+        self.nomogram_note.setVisible(stale and self.nomogram_stack.currentWidget() is self.nomogram)
+        dim = stale and not factors_only
+        if dim and self.nomogram_stack.graphicsEffect() is None:
+            effect = QGraphicsOpacityEffect(self.nomogram_stack)
+            effect.setOpacity(0.45)
+            self.nomogram_stack.setGraphicsEffect(effect)
+        elif not dim and self.nomogram_stack.graphicsEffect() is not None:
+            self.nomogram_stack.setGraphicsEffect(None)
+
+    @property
+    def nomogram_dimmed(self) -> bool:
+        return self.nomogram_stack.graphicsEffect() is not None
 
     def _set_status(self, text: str) -> None:
         self.status_label.setText(text)
@@ -616,27 +477,22 @@ class ReadingController(QObject):
         text = (f"Analysed in {run.seconds:.1f} s · longest UI stall {run.longest_stall_ms:.0f} ms"
                 + (f" (over the {STALL_TARGET_MS:.0f} ms target)" if over else ""))
         self._set_status(text)
-        self.w.statusBar().showMessage(text, 10000)
+        self.shell.status(text, 10000)
         self.status_label.setToolTip(
             f"Event loop measured every {self.analysis.stall.tick_ms} ms from Analyse until the result was "
             f"shown: longest stall {run.longest_stall_ms:.1f} ms, 99th percentile {run.stall_p99_ms:.1f} ms "
             f"over {run.ticks} ticks")
 
-    @property
-    def last_stall_ms(self) -> float | None:
-        """Longest event-loop stall of the last delivered analysis (ms)."""
-        return self.analysis.last_run.longest_stall_ms if self.analysis.last_run is not None else None
-
     def _go_to_roi(self, roi_id: str) -> None:
         case = self.doc.case
         if case is not None and any(r.id == roi_id for r in case.rois):
-            self.ctl.go_to_roi(roi_id)
+            self.session.request_roi(roi_id)  # whoever shows ROIs goes there
         else:
-            self.w.statusBar().showMessage("That ROI is no longer in the case", 5000)
+            self.shell.status("That ROI is no longer in the case", 5000)
 
     # ===================================================================== misc
     def _update_enabled(self) -> None:
-        running = self.analysis.running
+        running = self.session.analysis_running
         can = self.doc.case is not None and not running
         self.act_analyse.setEnabled(can)
         self.analyse_button.setEnabled(can)
@@ -645,10 +501,9 @@ class ReadingController(QObject):
 
     def show_demo(self) -> None:
         """The newcomer's start: analyse the demo case as soon as it and its bundle are in, overlay on."""
-        self.auto_analyse = True
         self.cam.toggle.setChecked(True)
-        self._maybe_auto_analyse()
+        self.session.request_auto_analyse()
 
     def shutdown(self) -> None:
-        self.auto_analyse = False
-        self.analysis.shutdown()
+        self.session.shutdown()
+

@@ -4,7 +4,12 @@ It shows an :class:`~ultrasound_reader.case.AnalysisResult` as it is: the models
 probabilities as bars with the cut-off marked, which model decided and how, the
 per-image scores, lesion size and its stratum, the liver-background type, and the
 warnings (intended use, missing factors) above the details, where they are read.
-A demo bundle carries a "not for clinical use" banner that cannot be missed.
+A demo bundle carries a "not for clinical use" banner that cannot be missed, shown
+from the moment the bundle is loaded (:meth:`ResultsPanel.set_bundle`), not only with
+a result. Each output is named in plain words beside the paper's notation, and a
+caution stands under a probability whose stored external calibration is poor
+(thresholds in caution.py); subtype scores are said not to be probabilities of one
+choice.
 
 States besides "showing a result": empty, running (progress), cancelled, error,
 and stale (the ROIs changed after the analysis: the numbers are greyed out, not
@@ -36,6 +41,7 @@ from PySide6.QtWidgets import (
 
 from ultrasound_reader.case import AnalysisResult
 from ultrasound_reader.gui import theme
+from ultrasound_reader.gui.caution import SUBTYPE_NOTE, calibration_caution, demo_status, plain_words
 
 FLL_ORDER = ("L", "LB", "LBC")
 SOFT_MAIN = "DLM-1"
@@ -127,6 +133,8 @@ class ResultsPanel(QWidget):
         self.result: AnalysisResult | None = None
         self.roi_labels: dict[str, str] = {}
         self.manifest: Mapping[str, Any] | None = None
+        self.bundle_manifest: Mapping[str, Any] | None = None  # the loaded bundle's (the banner follows it)
+        self.cautions: dict[str, str] = {}  # output -> calibration caution shown under its bar
         self.state = "empty"  # empty | result | running | cancelled | error
         self.stale = False
         outer = QVBoxLayout(self)
@@ -207,7 +215,9 @@ class ResultsPanel(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setStyleSheet(f"QTableWidget {{ background: {theme.BASE}; color: {theme.TEXT}; "
-                                 f"gridline-color: {theme.BORDER}; border: 1px solid {theme.BORDER}; }}")
+                                 f"gridline-color: {theme.BORDER}; border: 1px solid {theme.BORDER}; }} "
+                                 f"QTableWidget:disabled, QTableWidget::item:disabled {{ color: {theme.TEXT_DIM}; }} "
+                                 f"QHeaderView::section:disabled {{ color: {theme.TEXT_DIM}; }}")
         self.table.cellActivated.connect(self._on_row)
         self.table.cellDoubleClicked.connect(self._on_row)
         lay.addWidget(self.table)
@@ -223,7 +233,7 @@ class ResultsPanel(QWidget):
         self.result = None
         self.state = "empty"
         self.stale = False
-        self.banner.setVisible(False)
+        self._bundle_banner()
         self._status("", None)
         self._fill_bars([])
         for w in (self.decision, self.decision_detail, self.warnings, self.bars_box, self.details,
@@ -231,6 +241,17 @@ class ResultsPanel(QWidget):
             w.setVisible(False)
         self.placeholder.setVisible(True)
         self._dim(False)
+
+    def set_bundle(self, manifest: Mapping[str, Any] | None) -> None:
+        """The loaded bundle: its not-for-clinical-use status shows now, analysed or not."""
+        self.bundle_manifest = manifest
+        if self.result is None:
+            self._bundle_banner()
+
+    def _bundle_banner(self) -> None:
+        text = demo_status(self.bundle_manifest)
+        self.banner.setText(text)
+        self.banner.setVisible(bool(text))
 
     def set_running(self, fraction: float = 0.0, message: str = "") -> None:
         """An analysis is under way; the last result (if any) stays, greyed out."""
@@ -258,14 +279,23 @@ class ResultsPanel(QWidget):
         self._dim(self.stale)
 
     def _dim(self, dim: bool) -> None:
-        """Grey the whole result out (explicit colours included) while keeping it readable."""
+        """Grey the result out (explicit colours included) while keeping it readable.
+
+        Each part gets its own opacity effect; the per-image table gets none (an effect over a
+        table makes Qt paint its first row over its header) and greys by its disabled colours."""
         self.body.setEnabled(not dim)
-        if dim and self.body.graphicsEffect() is None:
-            effect = QGraphicsOpacityEffect(self.body)
-            effect.setOpacity(0.45)
-            self.body.setGraphicsEffect(effect)
-        elif not dim and self.body.graphicsEffect() is not None:
-            self.body.setGraphicsEffect(None)
+        for w in (self.placeholder, self.decision, self.decision_detail, self.warnings, self.bars_box,
+                  self.details, self.table_title, self.footer):
+            if dim and w.graphicsEffect() is None:
+                effect = QGraphicsOpacityEffect(w)
+                effect.setOpacity(0.45)
+                w.setGraphicsEffect(effect)
+            elif not dim and w.graphicsEffect() is not None:
+                w.setGraphicsEffect(None)
+
+    @property
+    def dimmed(self) -> bool:
+        return self.decision.graphicsEffect() is not None
 
     def set_stale(self, stale: bool = True, reason: str = STALE_TEXT) -> None:
         """Grey the shown result out (the ROIs or factors it was computed from have changed)."""
@@ -308,6 +338,10 @@ class ResultsPanel(QWidget):
         synthetic = (m.get("training_data") or {}).get("synthetic")
         self.banner.setText(GENERIC_NCU_TEXT if manifest is None else DEMO_TEXT if synthetic else RESEARCH_TEXT)
         self.banner.setVisible(ncu)
+        if not ncu:
+            self._bundle_banner()
+        self.cautions = {name: c for name in result.probabilities
+                         if (c := calibration_caution(manifest, name))}
         self._show_decision(result)
         self._show_warnings(result)
         if result.task == "soft-tissue":
@@ -375,6 +409,20 @@ class ResultsPanel(QWidget):
                 grid.addWidget(value, i, 2)
                 self.rows[key] = (name, bar, value)
                 i += 1
+                words = plain_words(key)
+                if words and not key.startswith("SM-"):
+                    plain = _label(words, f"plain_{key}", self.bars_box, wrap=True,
+                                   style=f"color: {theme.TEXT_DIM}; font-size: 9pt; margin-left: 6px;")
+                    grid.addWidget(plain, i, 0, 1, 3)
+                    i += 1
+                caution = self.cautions.get(key, "") if highlight else ""  # beside the probability that decides
+                if caution and p is not None:
+                    note = _label(f"⚠ {caution}", f"caution_{key}", self.bars_box, wrap=True,
+                                  style=f"color: {theme.ACCENT}; font-size: 9pt; margin-left: 6px;")
+                    note.setToolTip("From the bundle's own metrics (manifest): calibration slope outside "
+                                    "0.8–1.25 or Hosmer–Lemeshow p < 0.05 on its external cohort")
+                    grid.addWidget(note, i, 0, 1, 3)
+                    i += 1
         self.bars_box.setVisible(bool(sections))
 
     def _cutoff(self, name: str) -> float | None:
@@ -397,8 +445,8 @@ class ResultsPanel(QWidget):
         top = subs[0] if subs and r.decision == "benign" else None
         sections = [("DLM-1: probability of malignancy (| = cut-off)", main)]
         if subs:
-            sections.append(("DLM-2 benign subtype, ranked (SM-1…SM-5)" if r.decision == "benign" else
-                             "DLM-2 subtype scores (for information: DLM-1 did not say benign)",
+            sections.append((("DLM-2 benign subtype scores, ranked (SM-1…SM-5). " if r.decision == "benign" else
+                              "DLM-2 subtype scores (for information: DLM-1 did not say benign). ") + SUBTYPE_NOTE,
                              [(n, model_title(n, r), r.probabilities[n], None, n == top) for n in subs]))
         self._fill_bars(sections)
 

@@ -56,6 +56,9 @@ class RoiRow:
     calibrated: bool
 
 
+MIN_ROWS = 4
+
+
 class RoiPanel(QDockWidget):
     taskChosen = Signal(str)
     kindChosen = Signal(str)
@@ -106,6 +109,8 @@ class RoiPanel(QDockWidget):
         self.table.setWordWrap(False)
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # columns fit a narrow dock
+        # At least MIN_ROWS rows in view (a lesion on four frames and its background need five).
+        self.table.setMinimumHeight(self.table.horizontalHeader().sizeHint().height() + MIN_ROWS * 22 + 4)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)

@@ -1,7 +1,11 @@
 """The series browser dock: patient ▸ study ▸ series ▸ image, with thumbnails and problems.
 
 It shows what a folder scan found and which files could not be opened (with the
-reason, one line each), and emits the path the user picks. Patient rows are
+reason, one line each), and emits the path the user picks: a click, Enter, or
+moving the current row with the arrow keys loads that image, so the highlighted
+row is always the image on screen. Long file names wrap (never elided in the
+middle, where "gdcm-U…6.dcm" and "gdcm-US…ig.dcm" would look alike); the full
+path is the tooltip. Patient rows are
 labelled by position and sex/age only: names and IDs never reach the screen, the
 same rule as the image overlay.
 """
@@ -9,27 +13,26 @@ same rule as the image overlay.
 from __future__ import annotations
 
 import textwrap
-from dataclasses import dataclass
-
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QDockWidget, QTreeWidget, QTreeWidgetItem, QWidget
 
 from ultrasound_reader.gui import theme
+from ultrasound_reader.gui.session import SeriesImage as BrowserImage  # one concept: the session's
 
 THUMB = 72  # thumbnail edge in pixels
 PATH_ROLE = Qt.ItemDataRole.UserRole
 PROBLEM_WRAP = 34  # characters per line of a problem's reason
+NAME_WRAP = 24  # characters per line of a long file name
 
 
-@dataclass(frozen=True)
-class BrowserImage:
-    """One openable image (a file; for a cine all its frames)."""
-
-    path: str
-    label: str
-    tooltip: str = ""
+def wrap_label(label: str, width: int = NAME_WRAP) -> str:
+    """Each line of ``label`` broken into lines of at most ``width`` characters (names keep every character)."""
+    out = []
+    for line in label.splitlines() or [""]:
+        out.extend(textwrap.wrap(line, width, break_long_words=True, break_on_hyphens=True) or [""])
+    return "\n".join(out)
 
 
 def thumbnail_icon(frame: np.ndarray, size: int = THUMB) -> QIcon:
@@ -66,9 +69,10 @@ class SeriesBrowser(QDockWidget):
         self.tree.setIconSize(QSize(THUMB, THUMB))
         self.tree.setUniformRowHeights(False)
         self.tree.setIndentation(12)
-        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.tree.itemActivated.connect(self._on_activated)
         self.tree.itemClicked.connect(self._on_activated)
+        self.tree.currentItemChanged.connect(lambda item, _previous: item is not None and self._on_activated(item))
         self.setWidget(self.tree)
         self.setMinimumWidth(260)
         self._items: dict[str, QTreeWidgetItem] = {}
@@ -106,7 +110,7 @@ class SeriesBrowser(QDockWidget):
         assert node is not None, "a series needs at least one label"
         series_item = node
         for image in images:
-            item = QTreeWidgetItem([image.label])
+            item = QTreeWidgetItem([wrap_label(image.label)])
             item.setData(0, PATH_ROLE, image.path)
             item.setToolTip(0, image.tooltip or image.path)
             series_item.addChild(item)
