@@ -99,8 +99,13 @@ class Orthanc:
         p = self.dir / "orthanc.log"
         return p.read_text(errors="replace")[-n:] if p.exists() else ""
 
-    def stop(self) -> None:
+    def stop(self, graceful: bool = False) -> None:
+        """Stop the server; by SIGKILL unless ``graceful`` (Orthanc takes ~3 s to shut down,
+        and its storage is a throw-away tmp folder; a restart on it works either way)."""
         if self.proc is None:
+            return
+        if not graceful:
+            self.kill()
             return
         if self.proc.poll() is None:
             try:

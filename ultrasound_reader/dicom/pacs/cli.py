@@ -121,6 +121,10 @@ def _files(paths: list[str]) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     from ultrasound_reader.dicom import pacs
 
+    import logging
+
+    if getattr(args, "verbose", False):
+        logging.getLogger("pynetdicom").setLevel(logging.DEBUG)
     cmd = args.pacs_command
     if cmd == "nodes":
         return _nodes(args)

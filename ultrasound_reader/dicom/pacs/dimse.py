@@ -62,6 +62,11 @@ from ultrasound_reader.dicom.pacs.nodes import Node
 from ultrasound_reader.errors import CancelledError, UserError
 
 log = logging.getLogger(__name__)
+# pynetdicom logs every failed association at ERROR before we raise a PacsError that
+# says the same in one line; keep it quiet unless someone asked for its logs
+# (``-v`` sets it back to DEBUG). Its debug output may name patients: never default.
+if logging.getLogger("pynetdicom").level == logging.NOTSET:
+    logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
 
 # What a reading workstation receives: ultrasound images, secondary captures, SRs, PDFs.
 # Image classes get one presentation context per transfer syntax, so that the PACS
