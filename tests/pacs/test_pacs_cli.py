@@ -78,19 +78,24 @@ def test_address_instead_of_a_name(orthanc, studies: Fixture, capsys) -> None:
     assert [s["study_uid"] for s in json.loads(capsys.readouterr().out)["studies"]] == [studies.b.study_uid]
 
 
-def test_errors_are_one_line_exit_1(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "ULTRASOUND_READER_CONFIG": str(tmp_path)}
+def test_errors_are_one_line_exit_1(tmp_path: Path, capsys) -> None:
     port = free_port()
-    for argv, expect in (
+    cases = [
         (["pacs", "echo", "--node", f"dicom://ANY@127.0.0.1:{port}", "--timeout", "2"], "cannot connect"),
         (["pacs", "echo", "--node", "nosuchnode"], "no such PACS node"),
         (["pacs", "query", "--node", f"dicom://ANY@127.0.0.1:{port}", "--date", "2020-13-45"], "not a date"),
         (["pacs", "retrieve", "--node", f"dicom://ANY@127.0.0.1:{port}", "--study", "../../etc"], "not a valid"),
-    ):
-        p = subprocess.run([sys.executable, "-m", "ultrasound_reader", *argv], capture_output=True, text=True,
-                           env=env, timeout=60)
-        assert p.returncode == 1, p.stderr
-        assert p.stderr.count("\n") == 1 and expect in p.stderr and "Traceback" not in p.stderr, p.stderr
+        (["pacs", "send", "--node", f"dicom://ANY@127.0.0.1:{port}", str(tmp_path / "nothing")], "no such file"),
+    ]
+    for argv, expect in cases:
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and expect in err, err
+    # and in a real process: no library log lines, no traceback
+    env = {**os.environ, "PYTHONPATH": str(REPO), "ULTRASOUND_READER_CONFIG": str(tmp_path)}
+    p = subprocess.run([sys.executable, "-m", "ultrasound_reader", *cases[0][0]], capture_output=True, text=True,
+                       env=env, timeout=60)
+    assert p.returncode == 1 and p.stderr.count("\n") == 1 and "cannot connect" in p.stderr, p.stderr
 
 
 def test_node_validation() -> None:
