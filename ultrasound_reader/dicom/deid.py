@@ -153,7 +153,7 @@ class Deidentifier:
         offset = self.date_offset(pid)
         self._clean(out, offset)
         out.PatientID = self.pseudonym(pid)
-        out.PatientName = self.pseudonym(pid)
+        out.PatientName = self.pseudonym(pid) + "^"  # family-name component only
         out.PatientIdentityRemoved = "YES"
         out.DeidentificationMethod = "PS3.15 Basic Profile" + (
             ", dates shifted" if self.dates == "shift" else ", dates removed") + ", ultrasound-reader"
