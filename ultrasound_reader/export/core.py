@@ -123,6 +123,16 @@ class Export:
             t = t + self.deid.date_offset(self._patient_id)
         return t
 
+    def _mark(self, ds: Any) -> Any:
+        """Copy the de-identification statement of the source headers onto a new object."""
+        if self.deid:
+            h = self.source_headers()[0]
+            for key in ("PatientIdentityRemoved", "DeidentificationMethod", "DeidentificationMethodCodeSequence",
+                        "LongitudinalTemporalInformationModified"):
+                if key in h:
+                    setattr(ds, key, h[key].value)
+        return ds
+
     def roi_sizes(self) -> dict[str, tuple[float, float]]:
         """(max diameter mm, area mm2) of each ROI on a calibrated image."""
         from ultrasound_reader.case_rules import roi_size
@@ -159,7 +169,7 @@ class Export:
         ds = build_sr(case, self._public_result(), [SourceImage(h) for h in headers],
                       self.algorithm() if self.result else None, roi_sizes=sizes,
                       content_date=self.now())
-        self.outputs.sr = write_sr(path, ds)
+        self.outputs.sr = write_sr(path, self._mark(ds))
         return self.outputs.sr
 
     def sc(self, path: Path) -> list[Path]:
@@ -177,14 +187,15 @@ class Export:
         src = [(str(ref.SOPClassUID), str(ref.SOPInstanceUID), frame if multi else None)]
         series = str(generate_uid())
         what = "AI result with Grad-CAM overlay" + (" - NOT FOR CLINICAL USE" if self.demo else "")
-        paths = [write_dataset(path, build_sc(pic, ref, description=what, series_uid=series, source_refs=src))]
+        paths = [write_dataset(path, self._mark(build_sc(pic, ref, description=what, series_uid=series,
+                                                          source_refs=src)))]
         spec = self.manifest.get("nomogram")
         if self.result is not None and spec and self.result.total_points is not None:
             nomo = nomogram_picture(spec, self.result, self.demo)
             p2 = Path(path).with_name(Path(path).stem + "_nomogram" + (Path(path).suffix or ".dcm"))
-            paths.append(write_dataset(p2, build_sc(
+            paths.append(write_dataset(p2, self._mark(build_sc(
                 nomo, ref, description="Nomogram with the case's points" + (
-                    " - NOT FOR CLINICAL USE" if self.demo else ""), series_uid=series, instance_number=2)))
+                    " - NOT FOR CLINICAL USE" if self.demo else ""), series_uid=series, instance_number=2))))
         else:
             self._warn("no nomogram secondary capture: the bundle has no nomogram or the case no nomogram points")
         self.outputs.sc = paths

@@ -24,9 +24,12 @@ COHORT_ORDER = ("external", "internal", "validation", "test", "training")
 
 def auc_text(manifest: dict[str, Any], output: str) -> str:
     """'AUC 0.92 (0.89-0.96), external' from the manifest's metrics, or '' when unknown."""
-    metrics = manifest.get("metrics") or {}
+    metrics = manifest.get("metrics")
+    if not isinstance(metrics, dict):
+        return ""
     for cohort in (*COHORT_ORDER, *[c for c in metrics if c not in COHORT_ORDER]):
-        m = (metrics.get(cohort) or {}).get(output) or {}
+        block = metrics.get(cohort)
+        m = block.get(output) if isinstance(block, dict) else None
         auc = m.get("auc") if isinstance(m, dict) else None
         if isinstance(auc, dict) and auc.get("value") is not None:
             ci = ""
