@@ -253,3 +253,28 @@ def test_sr_needs_dicom_sources_and_reader_refuses_non_sr(analysed: Analysed, tm
     case = Case("liver-fll", "x", images=[ImageRef("pic.png")], root=folder)
     with pytest.raises(UserError, match="pic.png: an SR or secondary capture needs DICOM"):
         Export(case, None, None, deid=False).sr(tmp_path / "sr.dcm")
+
+
+@pytest.mark.parametrize("kind,method", [("dimse", "get"), ("dicomweb", None)])
+def test_export_send_query_retrieve_open(analysed: Analysed, orthanc, tmp_path: Path, kind: str,
+                                         method: str | None) -> None:
+    """The exports reach the PACS and come back whole; the retrieved SR opens as the same case."""
+    from tests.pacs.conftest import dimse_node, web_node
+    from ultrasound_reader.dicom import pacs
+
+    job = Export(analysed.case, analysed.result, analysed.bundle, deid=True,
+                 secret=SECRET + kind.encode())  # another pseudonym per kind: two separate studies
+    files = [job.sr(tmp_path / "sr.dcm"), *job.sc(tmp_path / "sc.dcm"), *job.images(tmp_path / "img")]
+    node = dimse_node(orthanc) if kind == "dimse" else web_node(orthanc)
+    m = pacs.round_trip(node, files, tmp_path / "cache", method=method)
+    assert m["files"] == m["identical"] == m["instances_found"] == 5, m
+    assert m["bytes_received"] > 0 and m["bytes_sent"] == sum(f.stat().st_size for f in files)
+    print(f"\nround trip {kind}: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                                             for k, v in m.items() if k != "cache"))
+    retrieved = sorted((tmp_path / "cache").rglob("*.dcm"))
+    sr = [p for p in retrieved if pydicom.dcmread(p, stop_before_pixels=True).Modality == "SR"]
+    images = [p for p in retrieved if pydicom.dcmread(p, stop_before_pixels=True).Modality == "US"]
+    images.sort(key=lambda p: 0 if "NumberOfFrames" in pydicom.dcmread(p, stop_before_pixels=True) else 1)
+    back = case_from_sr(sr[0], images, task="liver-fll")
+    assert [(r.kind, r.shape, r.image, r.frame) for r in back.rois] == \
+        [(r.kind, r.shape, r.image, r.frame) for r in analysed.case.rois]

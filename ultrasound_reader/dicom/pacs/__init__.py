@@ -90,3 +90,54 @@ def send(node: Node, paths: Sequence[Path], *, progress: ProgressCallback | None
          cancel: Any = None) -> SendResult:
     """C-STORE or STOW-RS the files."""
     return _impl(node).send(node, [Path(p) for p in paths], progress=progress, cancel=cancel)
+
+
+def round_trip(node: Node, paths: Sequence[Path], root: Path, *, method: str | None = None) -> dict[str, Any]:
+    """Send files, find their study, retrieve it, open every file: the times and bytes of each step.
+
+    For measuring a PACS link (and testing it): the files must be of one study, not yet
+    retrieved under ``root``. Returns seconds per step, bytes sent / received, and
+    whether each sent instance came back with the same pixels and attributes.
+    """
+    import time
+
+    import pydicom
+
+    from ultrasound_reader.dicom.pacs.dimse import read_for_send
+
+    files = [Path(p) for p in paths]
+    read_for_send(files)
+    studies = {str(pydicom.dcmread(p, stop_before_pixels=True).StudyInstanceUID) for p in files}
+    if len(studies) != 1:
+        raise PacsError(f"round trip: the files belong to {len(studies)} studies, not one")
+    study_uid = studies.pop()
+    t0 = time.perf_counter()
+    sent = send(node, files)
+    t1 = time.perf_counter()
+    found = query(node, Query(study_uid=study_uid, modality=""), with_series=True)
+    t2 = time.perf_counter()
+    got = retrieve(node, study_uid, method=method, root=root)
+    t3 = time.perf_counter()
+    by_uid = {}
+    for f in got.files:
+        ds = pydicom.dcmread(f)
+        if "PixelData" in ds:
+            _ = ds.pixel_array  # decode: 'open'
+        by_uid[str(ds.SOPInstanceUID)] = ds
+    t4 = time.perf_counter()
+    same = 0
+    for p in files:
+        ds = pydicom.dcmread(p)
+        back = by_uid.get(str(ds.SOPInstanceUID))
+        if back is None:
+            continue
+        ok = all(back.get(k) == ds.get(k) for k in ("SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID",
+                                                     "PatientID", "Rows", "Columns"))
+        if ok and "PixelData" in ds:
+            ok = bool((back.pixel_array == ds.pixel_array).all())
+        same += ok
+    return {"node": node.name, "kind": node.kind, "method": got.method, "files": len(files),
+            "bytes_sent": sent.bytes, "bytes_received": got.bytes,
+            "instances_found": sum(s.n_instances or 0 for s in found),
+            "identical": same, "send_s": t1 - t0, "query_s": t2 - t1, "retrieve_s": t3 - t2, "open_s": t4 - t3,
+            "total_s": t4 - t0, "cache": [str(f) for f in got.folders]}
