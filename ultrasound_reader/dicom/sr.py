@@ -83,7 +83,7 @@ UCUM_NG_ML = ("ng/mL", "UCUM", "nanogram per milliliter")
 
 FINDING_BY_KIND = {"lesion": SCT_LESION, "mass": SCT_MASS, "background": SCT_LIVER}
 # Private concept names
-ROI_KIND, ROI_SHAPE = "ROIKIND", "ROISHAPE"
+ROI_KIND, ROI_SHAPE, IMAGE_ROLE = "ROIKIND", "ROISHAPE", "IMGROLE"
 DECISION, DECISION_MODEL, CUTOFF = "DECISION", "DECMODEL", "CUTOFF"
 SUBTYPE, LB_TYPE, TOTAL_POINTS, LESION_SIZE = "SUBTYPE", "LBTYPE", "NOMOPOINTS", "LESIONSIZE"
 PROB_PREFIX, SCORE_PREFIX = "P:", "S:"
@@ -148,6 +148,11 @@ def load_source(path: Path) -> Dataset:
     for key in ("SOPInstanceUID", "SOPClassUID", "StudyInstanceUID"):
         if key not in ds:
             raise UserError(f"{path}: lacks {key}; cannot reference it from an SR")
+    # Type 2 patient / study attributes the SR and SC inherit: present, empty when unknown.
+    for key in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+                "ReferringPhysicianName", "StudyID", "AccessionNumber"):
+        if key not in ds:
+            setattr(ds, key, "")
     return ds
 
 
@@ -195,6 +200,7 @@ def build_sr(case: Case, result: AnalysisResult | None, sources: Sequence[Source
         if not 0 <= roi.frame < src.n_frames:
             raise UserError(f"case {case.case_id}: ROI {roi.id} is on frame {roi.frame}, but image {roi.image} "
                             f"has {src.n_frames} frame(s)")
+        role = case.images[roi.image].role
         gtype, data = _graphic(roi)
         frames = [roi.frame + 1] if "NumberOfFrames" in src.header else None
         region = ImageRegion(graphic_type=GraphicTypeValues[gtype], graphic_data=data,
@@ -220,6 +226,7 @@ def build_sr(case: Case, result: AnalysisResult | None, sources: Sequence[Source
             qualitative_evaluations=[
                 QualitativeEvaluation(_p(ROI_KIND, "ROI kind"), _p(roi.kind, roi.kind)),
                 QualitativeEvaluation(_p(ROI_SHAPE, "ROI shape"), _p(roi.shape, roi.shape)),
+                QualitativeEvaluation(_p(IMAGE_ROLE, "Image role"), _p(role, role)),
             ]))
     if result is not None:
         groups.append(_ai_group(case, result, algo, remap))
@@ -338,6 +345,7 @@ class SrRoi:
     roi: Roi  # image index unset (0): see sop_instance_uid
     sop_instance_uid: str
     measurements: dict[str, float] = field(default_factory=dict)  # code value -> value
+    image_role: str = "bmode"
 
 
 @dataclass
@@ -409,7 +417,8 @@ def read_sr(path: Path) -> SrContent:
         except UserError as exc:
             raise UserError(f"{path}: ROI {rid}: {exc}") from None
         ms = {_cv(m.name)[0]: float(m.value) for m in g.get_measurements()}
-        rois.append(SrRoi(roi, str(ref.ReferencedSOPInstanceUID), ms))
+        role = str(qual[IMAGE_ROLE].value) if IMAGE_ROLE in qual else "bmode"
+        rois.append(SrRoi(roi, str(ref.ReferencedSOPInstanceUID), ms, role if role in ("bmode", "cdfi") else "bmode"))
     probs: dict[str, float] = {}
     vals: dict[str, Any] = {}
     algorithm: dict[str, Any] = {}
@@ -495,6 +504,7 @@ def case_from_sr(path: Path, images: Sequence[Path], task: str, case_id: str | N
             raise UserError(f"{path}: ROI {r.roi.id} references image {r.sop_instance_uid}, "
                             "which is not among the given images")
         r.roi.image = by_uid[r.sop_instance_uid]
+        refs[r.roi.image].role = r.image_role  # type: ignore[assignment]
         rois.append(r.roi)
     return Case(task=task, case_id=case_id or Path(path).stem, images=refs, rois=rois,  # type: ignore[arg-type]
                 factors=content.factors)
