@@ -396,8 +396,10 @@ def _c_move(node: Node, ident: Dataset, receiver: _Receiver, cancel: Any) -> Non
     scp.acse_timeout = node.timeout
     scp.require_called_aet = True
     _add_storage_contexts(scp, scp=True)
+    # Listen on loopback only when the PACS is local; otherwise it must reach us from outside.
+    local = node.host in ("127.0.0.1", "localhost", "::1")
     try:
-        server = scp.start_server(("", node.move_port), block=False,
+        server = scp.start_server(("127.0.0.1" if local else "", node.move_port), block=False,
                                   evt_handlers=[(evt.EVT_C_STORE, receiver)])
     except OSError as exc:
         raise PacsError(f"cannot listen on port {node.move_port} for the C-MOVE ({exc.strerror}); "
