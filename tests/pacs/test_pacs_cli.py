@@ -68,8 +68,10 @@ def test_echo_query_retrieve_send_by_node_name(orthanc, studies: Fixture, monkey
                  "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
     assert len(got["files"]) == 4 and all(Path(f).is_file() for f in got["files"])
-    assert main(["pacs", "send", "--node", name, str(Path(got["folders"][0]))]) == 0
-    assert capsys.readouterr().out.startswith("sent ")
+    study_dir = Path(got["folders"][0]).parent
+    (study_dir / "notes.json").write_text("{}")  # a folder's non-DICOM files are not sent
+    assert main(["pacs", "send", "--node", name, str(study_dir)]) == 0
+    assert capsys.readouterr().out.startswith("sent 4 file(s)")
 
 
 def test_address_instead_of_a_name(orthanc, studies: Fixture, capsys) -> None:

@@ -102,14 +102,25 @@ def _progress(enabled: bool) -> Any:
     return show
 
 
+def _is_part10(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:] == b"DICM"
+
+
 def _files(paths: list[str]) -> list[Path]:
+    """Files as given; in a folder, the DICOM files (Part 10) in it, recursively (a case folder
+    also holds case.json and PNGs: they are not sent)."""
     out: list[Path] = []
     for s in paths:
         p = Path(s)
         if p.is_dir():
-            found = sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith("."))
+            found = sorted(q for q in p.rglob("*") if q.is_file() and not q.name.startswith(".") and _is_part10(q))
             if not found:
-                raise UserError(f"{p}: the folder holds no file")
+                raise UserError(f"{p}: the folder holds no DICOM file")
             out += found
         elif p.is_file():
             out.append(p)
