@@ -178,12 +178,20 @@ def build_sr(case: Case, result: AnalysisResult | None, sources: Sequence[Source
     ``roi_sizes`` the (max diameter mm, area mm2) of the ROIs on calibrated images;
     ``uid`` maps a source UID to the UID to reference (identity, or the de-identifier's
     remapping, so that headers and references stay consistent)."""
-    import highdicom as hd
     from highdicom.sr import (
-        AlgorithmIdentification, ComprehensiveSR, GraphicTypeValues, ImageRegion,
-        MeasurementReport, MeasurementsAndQualitativeEvaluations, ObservationContext, ObserverContext,
-        DeviceObserverIdentifyingAttributes, PlanarROIMeasurementsAndQualitativeEvaluations,
-        QualitativeEvaluation, SourceImageForRegion, TrackingIdentifier, Measurement,
+        AlgorithmIdentification,
+        ComprehensiveSR,
+        DeviceObserverIdentifyingAttributes,
+        GraphicTypeValues,
+        ImageRegion,
+        Measurement,
+        MeasurementReport,
+        ObservationContext,
+        ObserverContext,
+        PlanarROIMeasurementsAndQualitativeEvaluations,
+        QualitativeEvaluation,
+        SourceImageForRegion,
+        TrackingIdentifier,
     )
     from pydicom.sr.codedict import codes
 
@@ -243,19 +251,17 @@ def build_sr(case: Case, result: AnalysisResult | None, sources: Sequence[Source
         procedure_reported=c(SCT_ULTRASONOGRAPHY), imaging_measurements=groups)
     from ultrasound_reader import __version__
 
-    kw: dict[str, Any] = {}
     sr = ComprehensiveSR(
         evidence=[s.header for s in sources], content=report, series_instance_uid=str(generate_uid()),
         series_number=series_number, sop_instance_uid=str(generate_uid()), instance_number=1,
         manufacturer="ultrasound-reader", is_complete=True, is_final=False, is_verified=False,
-        series_description="AI measurement report (research, not for clinical use)", **kw)
+        series_description="AI measurement report (research, not for clinical use)")
     sr.SoftwareVersions = f"ultrasound-reader {__version__}"
     if content_date is not None:
         sr.ContentDate = content_date.strftime("%Y%m%d")
         sr.ContentTime = content_date.strftime("%H%M%S")
         if "InstanceCreationDate" in sr:
             sr.InstanceCreationDate = sr.ContentDate
-    _ = hd  # imported for its side-effect-free namespace
     return sr
 
 
