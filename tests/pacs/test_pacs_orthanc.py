@@ -117,3 +117,17 @@ def test_send_refuses_a_non_dicom_file(orthanc, tmp_path: Path) -> None:
     bad.write_text("not DICOM")
     with pytest.raises(pacs.PacsError.__mro__[1], match="notes.txt"):
         pacs.send(dimse_node(orthanc), [bad])
+
+
+def test_thumbnails(orthanc, studies: Fixture) -> None:
+    import io
+
+    from PIL import Image
+
+    web = web_node(orthanc)
+    series = pacs.find_series(web, studies.a.study_uid)
+    jpeg = pacs.thumbnail(web, series[0], size=64)
+    assert jpeg is not None
+    img = Image.open(io.BytesIO(jpeg))
+    assert img.format == "JPEG" and max(img.size) <= 64
+    assert pacs.thumbnail(dimse_node(orthanc), series[0]) is None  # DIMSE has no rendered thumbnails

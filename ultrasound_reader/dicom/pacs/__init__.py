@@ -35,7 +35,7 @@ from ultrasound_reader.dicom.pacs.nodes import Node, load_nodes, resolve
 
 __all__ = ["Node", "PacsError", "Progress", "ProgressCallback", "Query", "RetrieveResult", "SendResult",
            "Series", "Study", "echo", "find_series", "load_nodes", "parse_date_range", "query", "resolve",
-           "retrieve", "send"]
+           "retrieve", "round_trip", "send", "thumbnail"]
 
 
 def _impl(node: Node) -> Any:
@@ -84,6 +84,15 @@ def retrieve(node: Node, study_uid: str, series_uid: str | None = None, *, metho
     from ultrasound_reader.dicom.pacs import web
 
     return web.retrieve(node, study_uid, series_uid, root=root, progress=progress, cancel=cancel)
+
+
+def thumbnail(node: Node, series: Series, size: int = 128) -> bytes | None:
+    """A small JPEG of a series where the server renders one (DICOMweb); None otherwise (DIMSE)."""
+    if node.kind != "dicomweb":
+        return None
+    from ultrasound_reader.dicom.pacs import web
+
+    return web.thumbnail(node, series.study_uid, series.series_uid, size)
 
 
 def send(node: Node, paths: Sequence[Path], *, progress: ProgressCallback | None = None,

@@ -251,3 +251,34 @@ def send(node: Node, paths: Sequence[Path], *, progress: ProgressCallback | None
         if progress is not None:
             progress(Progress(i + 1, len(files), nbytes, "sent"))
     return SendResult(sent, failed, nbytes, time.perf_counter() - t0, "stow-rs")
+
+
+THUMBNAIL_MAX_BYTES = 4 * 1024 * 1024
+
+
+def thumbnail(node: Node, study_uid: str, series_uid: str, size: int = 128) -> bytes | None:
+    """A JPEG of the series' first instance's first frame, at most ``size`` pixels wide/high,
+    rendered by the server (WADO-RS 'rendered'); None when the server renders none."""
+    study_uid = check_uid(study_uid, "study UID")
+    series_uid = check_uid(series_uid, "series UID")
+    if not 16 <= int(size) <= 1024:
+        raise UserError(f"thumbnail size {size} is outside 16-1024 pixels")
+    c = client(node)
+    items = _instances(node, c, study_uid, series_uid)
+    if not items:
+        return None
+    sop = items[0][1]
+    # Built by hand: Orthanc does not decode the %2C requests would make of the comma.
+    url = (f"{node.url}/studies/{study_uid}/series/{series_uid}/instances/{sop}/frames/1/rendered"
+           f"?viewport={int(size)},{int(size)}")
+    try:
+        r = _call(node, "WADO-RS rendered", lambda: c._session.get(
+            url, headers={"Accept": "image/jpeg"}, timeout=(node.timeout, node.timeout), stream=True))
+        r.raise_for_status()
+        data = r.raw.read(THUMBNAIL_MAX_BYTES + 1, decode_content=True)
+    except (PacsError, requests.exceptions.RequestException) as exc:
+        log.debug("no thumbnail from %s: %s", node.name, exc)
+        return None
+    if len(data) > THUMBNAIL_MAX_BYTES or not data.startswith(b"\xff\xd8"):
+        return None  # not a JPEG of a sane size: show none
+    return bytes(data)
