@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from pydicom.uid import JPEGBaseline8Bit, generate_uid
 
-from tests.pacs.orthanc import AET, OUR_AET, PASSWORD, USER, Orthanc
+from tests.pacs.orthanc import Orthanc
 from ultrasound_reader.dicom.pacs.nodes import Node
 
 
@@ -84,15 +84,11 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory, studies: Fixture):
 
 
 def dimse_node(server: Orthanc, timeout: float = 10.0, **kw: object) -> Node:
-    args = {"name": "test-dimse", "kind": "dimse", "ae_title": AET, "host": "127.0.0.1", "port": server.dicom_port,
-            "calling_ae": OUR_AET, "move_port": server.scp_port, "timeout": timeout, **kw}
-    return Node(**args)  # type: ignore[arg-type]
+    return server.dimse_node(timeout, **kw)
 
 
 def web_node(server: Orthanc, timeout: float = 10.0, **kw: object) -> Node:
-    args = {"name": "test-web", "kind": "dicomweb", "url": server.dicomweb_url, "auth": "basic",
-            "username": USER, "secret": PASSWORD, "timeout": timeout, **kw}
-    return Node(**args)  # type: ignore[arg-type]
+    return server.web_node(timeout, **kw)
 
 
 @pytest.fixture
