@@ -226,6 +226,13 @@ def test_pdf_report(analysed: Analysed, tmp_path: Path) -> None:
         assert needle in text, needle
     for w in r.warnings:
         assert w[:30] in text.replace("\n", " ")
+    # free text that names the case or an image file (which may carry a name) is scrubbed
+    from dataclasses import replace
+
+    leaky = replace(r, warnings=[f"image 0 ({analysed.case.images[0].file}) of {analysed.case.case_id}: odd"])
+    path2 = Export(analysed.case, leaky, analysed.bundle, deid=True, secret=SECRET).pdf(tmp_path / "r2.pdf")
+    text2 = _strings_of(path2)
+    assert "image 0 (image-0) of case: odd" in text2 and "MRN998877" not in text2 and "cine.dcm" not in text2
     subprocess.run(["pdftoppm", "-png", "-r", "40", str(path), str(tmp_path / "page")], check=True, timeout=60)
     assert [p.name for p in tmp_path.glob("page*.png")] == ["page-1.png"]  # one page
 

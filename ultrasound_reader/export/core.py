@@ -116,6 +116,19 @@ class Export:
         rows = [{**row, "roi_id": str(row.get("roi_id", "")).replace(cid, "case")} for row in r.per_image]
         return replace(r, case_id=self.case_label, per_image=rows)
 
+    def scrub(self, text: str) -> str:
+        """Free text for an output: when de-identifying, the case ID and the images' file
+        names (which may name the patient) are replaced by neutral labels."""
+        if not self.deid:
+            return text
+        for i, ref in enumerate(self.case.images):
+            for name in {str(self.case.image_path(i)), ref.file, Path(ref.file).name}:
+                if name:
+                    text = text.replace(name, f"image-{i}")
+        if self.case.case_id:
+            text = text.replace(self.case.case_id, "case")
+        return text
+
     def now(self) -> dt.datetime:
         t = dt.datetime.now().replace(microsecond=0)
         if self.deid and self.deid.dates == "shift":

@@ -138,7 +138,8 @@ def write_pdf(job: Export, path: Path) -> Path:
 
     # warnings
     iu = m.get("intended_use") or {}
-    warns = list(r.warnings if r else []) + [w for w in job.outputs.warnings if "nomogram" not in w]
+    warns = [job.scrub(w) for w in (r.warnings if r else [])] + [
+        w for w in job.outputs.warnings if "nomogram" not in w]
     guard = [f"not intended for: {c}" for c in iu.get("contraindications", [])]
     if iu.get("population"):
         guard.insert(0, f"intended population: {iu['population']}")
