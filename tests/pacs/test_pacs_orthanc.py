@@ -131,3 +131,12 @@ def test_thumbnails(orthanc, studies: Fixture) -> None:
     img = Image.open(io.BytesIO(jpeg))
     assert img.format == "JPEG" and max(img.size) <= 64
     assert pacs.thumbnail(dimse_node(orthanc), series[0]) is None  # DIMSE has no rendered thumbnails
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_retrieve_of_an_unknown_study(orthanc, tmp_path: Path, kind: str) -> None:
+    root = tmp_path / "cache"
+    # Orthanc answers C-GET with 0xC000, WADO with an empty instance list: both say so
+    with pytest.raises(pacs.PacsError, match=r"sent no instance of study 1\.2\.3\.999|is the study or series known"):
+        pacs.retrieve(node_of(kind, orthanc), "1.2.3.999", root=root)
+    assert list(root.iterdir()) == []

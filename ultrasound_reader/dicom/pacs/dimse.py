@@ -170,8 +170,25 @@ def _status_error(node: Node, what: str, status: Dataset | None) -> PacsError:
         return PacsError(f"{where}: {what}: the connection was lost or the PACS did not answer within "
                          f"{node.timeout:g} s")
     code = int(status.Status)
-    comment = clean_text(status.get("ErrorComment", ""))
+    comment = clean_text(status.get("ErrorComment", "")) or _meaning(code, node, what)
     return PacsError(f"{where}: {what} failed with status 0x{code:04X}" + (f" ({comment})" if comment else ""))
+
+
+def _meaning(code: int, node: Node, what: str) -> str:
+    """What a DIMSE failure status says (PS3.4 C.4), in words the user can act on."""
+    if code == 0xA801:
+        return (f"the PACS does not know our C-MOVE destination {node.calling_ae!r}: register it there "
+                f"at our host, port {node.move_port}")
+    if code in (0xA701, 0xA702, 0xA700):
+        return "the PACS is out of resources"
+    if code == 0xA900:
+        return "the query does not match what the PACS supports"
+    if code == 0x0122:
+        return "the PACS does not support this service"
+    if 0xC000 <= code <= 0xCFFF:
+        return ("the PACS could not process it; is the study or series known there?"
+                if what.startswith(("C-GET", "C-MOVE")) else "the PACS could not process it")
+    return ""
 
 
 # -- echo ------------------------------------------------------------------------------
