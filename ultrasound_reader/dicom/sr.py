@@ -257,6 +257,13 @@ def build_sr(case: Case, result: AnalysisResult | None, sources: Sequence[Source
         manufacturer="ultrasound-reader", is_complete=True, is_final=False, is_verified=False,
         series_description="AI measurement report (research, not for clinical use)")
     sr.SoftwareVersions = f"ultrasound-reader {__version__}"
+    # Declare the private coding scheme (PS3.3 C.12.1.1.5) next to any highdicom declared.
+    scheme = Dataset()
+    scheme.CodingSchemeDesignator = PRIVATE
+    scheme.CodingSchemeName = "ultrasound-reader private codes"
+    scheme.CodingSchemeResponsibleOrganization = "ultrasound-reader project"
+    schemes = list(sr.get("CodingSchemeIdentificationSequence", []))
+    sr.CodingSchemeIdentificationSequence = [*schemes, scheme]
     if content_date is not None:
         sr.ContentDate = content_date.strftime("%Y%m%d")
         sr.ContentTime = content_date.strftime("%H%M%S")
