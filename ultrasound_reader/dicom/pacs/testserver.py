@@ -83,7 +83,7 @@ class Orthanc:
     def start(self, timeout: float = 30.0) -> Orthanc:
         log = open(self.dir / "orthanc.log", "ab")
         self.proc = subprocess.Popen([orthanc_binary(), str(self.config)], stdout=log, stderr=subprocess.STDOUT,
-                                     cwd=self.dir, start_new_session=True)
+                                     cwd=self.dir)  # same process group: a Ctrl-C of the tests stops it too
         t0 = time.monotonic()
         while time.monotonic() - t0 < timeout:
             if self.proc.poll() is not None:
