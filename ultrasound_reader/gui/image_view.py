@@ -25,6 +25,7 @@ from PySide6.QtWidgets import QGraphicsItem, QLabel, QWidget
 
 from ultrasound_reader.dicom.calibration import Calibration
 from ultrasound_reader.gui import theme
+from ultrasound_reader.gui.viewer_activity import ACTIVITY
 from ultrasound_reader.gui.windowing import IDENTITY, WindowLevel, apply_lut, display_lut, drag
 
 if TYPE_CHECKING:
@@ -143,6 +144,7 @@ class ImageView(pg.GraphicsView):
     # -- frames -------------------------------------------------------------------------
     def set_frame(self, frame: np.ndarray, index: int = 0) -> None:
         """Show ``frame`` (uint8 HxW or HxWx3) through the current window/level."""
+        ACTIVITY.touch()  # background model loading waits while frames are being shown
         first = self.raw is None or self.raw.shape[:2] != frame.shape[:2]
         self.raw = frame
         self.frame_index = index
