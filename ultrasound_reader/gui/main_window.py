@@ -52,6 +52,7 @@ from ultrasound_reader.gui.image_view import ImageView
 from ultrasound_reader.gui.measure import readout
 from ultrasound_reader.gui.player import Player, playback_fps
 from ultrasound_reader.gui.playback import PlaybackStats
+from ultrasound_reader.gui.measurements import MeasurementsController
 from ultrasound_reader.gui.reading import ReadingController
 from ultrasound_reader.gui.scan import ScanResult, scan_paths
 from ultrasound_reader.gui.series_browser import BrowserImage, SeriesBrowser
@@ -172,6 +173,8 @@ class MainWindow(QMainWindow):
         self.case_ctl = CaseController(self)
         # Model bundle, clinical factors, analysis, results, nomogram, curves, Grad-CAM (reading.py).
         self.reading = ReadingController(self)
+        # Calipers (ruler and ellipse area) saved in the case, listed in a panel (measurements.py).
+        self.measurements = MeasurementsController(self)
 
         self._wire()
         self._restore_preferences()
