@@ -52,6 +52,7 @@ from ultrasound_reader.gui.image_view import ImageView
 from ultrasound_reader.gui.measure import readout
 from ultrasound_reader.gui.player import Player, playback_fps
 from ultrasound_reader.gui.playback import PlaybackStats
+from ultrasound_reader.gui.dual_view import DualViewController
 from ultrasound_reader.gui.measurements import MeasurementsController
 from ultrasound_reader.gui.reading import ReadingController
 from ultrasound_reader.gui.scan import ScanResult, scan_paths
@@ -175,6 +176,8 @@ class MainWindow(QMainWindow):
         self.reading = ReadingController(self)
         # Calipers (ruler and ellipse area) saved in the case, listed in a panel (measurements.py).
         self.measurements = MeasurementsController(self)
+        # View ▸ Two Viewports (1×2): a second case image beside this one, zoom/pan linked (dual_view.py).
+        self.dual_view = DualViewController(self)
 
         self._wire()
         self._restore_preferences()
@@ -254,7 +257,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.actions["close"])
         file_menu.addAction(self.actions["quit"])
 
-        view = bar.addMenu("&View")
+        view = self.view_menu = bar.addMenu("&View")
         for key in ("zoom_in", "zoom_out", "fit", "one_to_one"):
             view.addAction(self.actions[key])
         view.addSeparator()
