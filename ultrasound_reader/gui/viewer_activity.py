@@ -10,7 +10,7 @@ The fix is cooperative: the image view calls :meth:`ViewerActivity.touch` for ev
 frame it shows, and code that runs inside :func:`yield_to_viewer` waits before each
 *new* module import (and at the :func:`pause_point` calls it makes) while a frame
 was shown within the last :data:`HOLD_S` seconds. Playback and stepping therefore
-run alone; the load resumes within ``HOLD_S`` of the last frame. Waiting is keyed
+run alone; the load resumes ``HOLD_S`` after the last frame. Waiting is keyed
 on that heartbeat, not on a "playing" flag, so a GUI thread that itself blocks (on
 an import lock the loader holds, say) stops the heartbeat and the loader goes on:
 no deadlock is possible.
@@ -25,7 +25,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-HOLD_S = 0.25  # background imports wait while a frame was shown this recently
+# Background imports wait while a frame was shown this recently. A second, not less: a
+# reader who pauses often plays again at once, and one import already under way (torch's
+# C extension) cannot be paused, so resuming in every short gap would still cost frames.
+HOLD_S = 1.0
 POLL_S = 0.02
 
 
