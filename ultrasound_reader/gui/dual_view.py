@@ -315,6 +315,3 @@ class DualViewController(QObject):
             self.show_image(self.default_image())
         else:
             self._draw_rois()
-
-    def shutdown(self) -> None:
-        self._close()
