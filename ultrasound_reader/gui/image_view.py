@@ -15,6 +15,7 @@ the wheel zooms about the cursor.
 from __future__ import annotations
 
 import math
+import weakref
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -127,6 +128,7 @@ class ImageView(pg.GraphicsView):
         self._auto_fit = True  # refit on resize until the user zooms or pans
         self.tool: Tool | None = None
         self.occupancy: Occupancy | None = None  # what the frame carries: the corner text avoids it
+        self._occupancy_source: weakref.ref | None = None  # the frame it was computed from
 
         self.view.windowLevelDragged.connect(self._on_wl_drag)
         self.view.sigRangeChangedManually.connect(self._on_manual_range)
@@ -155,10 +157,13 @@ class ImageView(pg.GraphicsView):
         self.image_item.serial += 1
         self.image_item.setImage(apply_lut(frame, self._lut), autoLevels=False)
         self.placeholder.hide()
-        if first or index == 0 or self.occupancy is None:
-            # Once per cine (and on each loop's first frame): burned-in text rarely moves.
+        source = self._occupancy_source() if self._occupancy_source is not None else None
+        if first or self.occupancy is None or (index == 0 and source is not frame):
+            # Once per cine (its first frame; a loop back to the same cached frame is no new cine):
+            # burned-in text rarely moves. ~10 ms for 640x480 RGB.
             regions = [(r.x0, r.y0, r.x1, r.y1) for r in self.calibration.regions] if self.calibration else []
             self.occupancy = occupancy(frame, regions)
+            self._occupancy_source = weakref.ref(frame)
             if not first:
                 self._layout_corners()
         if first:
