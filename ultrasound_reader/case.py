@@ -214,6 +214,40 @@ def _fill_outline(outline: np.ndarray, r0: int, r1: int, c0: int, c1: int) -> np
     return inside
 
 
+MEASUREMENT_KINDS: tuple[str, ...] = ("distance", "ellipse")
+
+
+@dataclass
+class Measurement:
+    """A reader's caliper on one frame of one image: geometry only, values come from the calibration.
+
+    ``distance``: the two ends of a line; ``ellipse``: two opposite corners of the
+    (axis-aligned) ellipse's bounding box. Image pixel coordinates, as for ROIs.
+    """
+
+    kind: str
+    points: list[tuple[float, float]]
+    image: int = 0
+    frame: int = 0
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    def __post_init__(self) -> None:
+        if self.kind not in MEASUREMENT_KINDS:
+            raise UserError(f"measurement {self.id}: kind {self.kind!r} is not one of {MEASUREMENT_KINDS}")
+        try:
+            self.points = [(float(x), float(y)) for x, y in self.points]
+        except (TypeError, ValueError):
+            raise UserError(f"measurement {self.id}: points must be [x, y] pairs of numbers") from None
+        if len(self.points) != 2:
+            raise UserError(f"measurement {self.id}: a {self.kind} needs 2 points, got {len(self.points)}")
+        if any(not (math.isfinite(x) and math.isfinite(y)) for x, y in self.points):
+            raise UserError(f"measurement {self.id}: points must be finite numbers")
+        self.frame = int(self.frame)
+        self.image = int(self.image)
+        if self.frame < 0 or self.image < 0:
+            raise UserError(f"measurement {self.id}: image and frame must be >= 0")
+
+
 @dataclass
 class ClinicalFactors:
     """Clinical and ultrasonic factors a reader enters. ``None`` means not recorded.
@@ -271,6 +305,7 @@ class Case:
     rois: list[Roi] = field(default_factory=list)
     factors: ClinicalFactors = field(default_factory=ClinicalFactors)
     notes: str = ""
+    measurements: list[Measurement] = field(default_factory=list)  # calipers; absent in older case files
     # Folder the relative image paths are resolved against; not serialised.
     root: Path | None = field(default=None, repr=False, compare=False)
 
@@ -281,6 +316,12 @@ class Case:
             if not 0 <= roi.image < max(len(self.images), 1):
                 raise UserError(
                     f"case {self.case_id}: ROI {roi.id} refers to image {roi.image}, "
+                    f"but the case has {len(self.images)} image(s)"
+                )
+        for m in self.measurements:
+            if not 0 <= m.image < max(len(self.images), 1):
+                raise UserError(
+                    f"case {self.case_id}: measurement {m.id} refers to image {m.image}, "
                     f"but the case has {len(self.images)} image(s)"
                 )
 
@@ -304,6 +345,9 @@ class Case:
             ],
             "factors": {k: v for k, v in asdict(self.factors).items() if v is not None},
             "notes": self.notes,
+            "measurements": [
+                {**asdict(m), "points": [[x, y] for x, y in m.points]} for m in self.measurements
+            ],
         }
         return d
 
@@ -326,6 +370,7 @@ class Case:
                 rois=[Roi(**{**r, "points": [tuple(p) for p in r["points"]]}) for r in d.get("rois", [])],
                 factors=ClinicalFactors(**d.get("factors", {})),
                 notes=d.get("notes", ""),
+                measurements=[Measurement(**m) for m in _objects(d.get("measurements", []), source, "measurements")],
                 root=root,
             )
         except KeyError as exc:
@@ -358,6 +403,12 @@ class Case:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise UserError(f"{path}: not a readable case file ({exc})") from None
         return cls.from_dict(data, root=path.parent, source=str(path))
+
+
+def _objects(value: Any, source: str, name: str) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise UserError(f"{source}: {name} must be a list of objects")
+    return value
 
 
 @dataclass

@@ -12,6 +12,7 @@ version (hooks, full backward) that tests and the benchmark baseline compare wit
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -97,12 +98,50 @@ def colorize(heat: np.ndarray, cmap: str = "jet") -> np.ndarray:
     return bgr[:, :, ::-1].copy()
 
 
+def feather_px(outline: np.ndarray) -> float:
+    """The default soft-edge width for an ROI: 12 % of its smaller extent, 2 to 12 pixels."""
+    pts = np.asarray(outline, dtype=float)
+    extent = float(min(np.ptp(pts[:, 0]), np.ptp(pts[:, 1]))) if len(pts) else 0.0
+    return float(min(max(0.12 * extent, 2.0), 12.0))
+
+
+def soft_mask(outline: np.ndarray, height: int, width: int, feather: float | None = None,
+              origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """Float32 (height, width) weights in [0, 1]: 1 well inside the closed ``outline``, 0 outside.
+
+    ``outline`` is (N, 2) image (x, y) vertices (``Roi.outline()``), pixel centres at
+    integers; ``origin`` is the image pixel of element [0, 0]. The weight rises from 0
+    at the outline to 1 at ``feather`` pixels inside it (smoothstep of the Euclidean
+    distance to the outside), so a map masked by it has no hard edge anywhere: not at
+    the outline and not at the map's box, which the outline never crosses.
+    """
+    import cv2
+
+    pts = np.asarray(outline, dtype=np.float64)
+    if height <= 0 or width <= 0 or pts.ndim != 2 or len(pts) < 3 or not np.isfinite(pts).all():
+        return np.zeros((max(height, 0), max(width, 0)), np.float32)
+    f = feather_px(pts) if feather is None else float(feather)
+    pad = int(math.ceil(max(f, 1.0))) + 2  # distances measured past the array's own edge
+    inside = np.zeros((height + 2 * pad, width + 2 * pad), np.uint8)
+    shift = 4  # sub-pixel vertices
+    local = (pts - np.asarray(origin, float) + pad) * (1 << shift)
+    cv2.fillPoly(inside, [np.round(local).astype(np.int32).reshape(-1, 1, 2)], 1, lineType=cv2.LINE_8, shift=shift)
+    if f <= 0:
+        return inside[pad:pad + height, pad:pad + width].astype(np.float32)
+    dist = cv2.distanceTransform(inside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    t = np.clip((dist - 1.0) / f, 0.0, 1.0)  # the outermost filled pixels (on the outline) weigh 0
+    weight = (t * t * (3.0 - 2.0 * t)).astype(np.float32)
+    return np.ascontiguousarray(weight[pad:pad + height, pad:pad + width])
+
+
 def overlay_rgba(cams: Sequence[object], height: int, width: int, *, cmap: str = "jet",
-                 opacity: float = 0.5, alpha_by_heat: bool = True) -> np.ndarray:
+                 opacity: float = 0.5, alpha_by_heat: bool = True, mask: np.ndarray | None = None) -> np.ndarray:
     """RGBA (H x W x 4 uint8) overlay of CamMaps placed at their boxes in the full image.
 
     Where maps overlap the larger heat wins. Alpha is ``opacity`` (times the heat with
     ``alpha_by_heat``, so cold areas stay see-through); outside every map it is 0.
+    ``mask`` (H x W weights in [0, 1], e.g. :func:`soft_mask` of the ROI outlines)
+    multiplies the alpha: the map shown inside the ROI with a soft edge, not as a box.
     """
     heat = np.zeros((height, width), np.float32)
     covered = np.zeros((height, width), bool)
@@ -119,6 +158,10 @@ def overlay_rgba(cams: Sequence[object], height: int, width: int, *, cmap: str =
     rgba = np.zeros((height, width, 4), np.uint8)
     rgba[:, :, :3] = colorize(heat, cmap)
     alpha = opacity * (heat if alpha_by_heat else np.ones_like(heat))
+    if mask is not None:
+        if mask.shape != (height, width):
+            raise ValueError(f"overlay mask is {mask.shape[1]}x{mask.shape[0]}, the overlay {width}x{height}")
+        alpha = alpha * np.clip(mask, 0.0, 1.0)
     rgba[:, :, 3] = np.where(covered, np.clip(alpha * 255.0 + 0.5, 0, 255), 0).astype(np.uint8)
     return rgba
 

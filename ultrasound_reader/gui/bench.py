@@ -15,6 +15,10 @@ baseline and once uncompressed RGB (the dicom benchmark's inputs), it measures:
   slot count; playback starts on a cold cache right after opening, so it first
   pre-rolls (waits until 0.25 s of frames are decoded, ``preroll_ms``);
 * ``rss_growth_mib`` during playback next to the cache budget;
+* ``flags``: one line per playback that dropped display slots or grew memory past
+  the cache budget (empty when all is well), so a regression is said, not just
+  numbered (the cause in issue 14: the model bundle loading alongside playback,
+  now made to step aside, see :mod:`~ultrasound_reader.gui.viewer_activity`);
 * ``analysis``: the longest event-loop stall while the reading window analyses the
   demo liver case, against the idle loop and a GUI-thread analysis
   (:mod:`~ultrasound_reader.gui.analysis_bench`).
@@ -99,8 +103,23 @@ def _stepping(app: Any, window: Any) -> float:
     return (n - 1) / (time.perf_counter() - t0)
 
 
+def playback_flags(run: dict[str, Any], budget_mib: float) -> list[str]:
+    """What is wrong with one playback run: dropped display slots, memory past the cache budget."""
+    flags = []
+    if run["dropped"] > 0:
+        why = f", {run['dropped_not_decoded']} not decoded in time" if run["dropped_not_decoded"] else ""
+        flags.append(f"dropped {run['dropped']} of {run['display_slots']} display slots{why}")
+    if run["rss_growth_mib"] > budget_mib:
+        flags.append(f"memory grew {run['rss_growth_mib']:.0f} MiB during playback, "
+                     f"over the {budget_mib:.0f} MiB cache budget")
+    return flags
+
+
 def _playback(app: Any, window: Any, path: Path, speed: float, seconds: float) -> dict[str, Any]:
+    from ultrasound_reader.gui.viewer_activity import ACTIVITY
+
     _open_first_frame(app, window, path)  # a fresh cine: cold cache
+    waits0 = ACTIVITY.waits
     window.controls.set_speed(speed)
     window.player.set_speed(speed)
     painted: list[int] = []
@@ -125,6 +144,8 @@ def _playback(app: Any, window: Any, path: Path, speed: float, seconds: float) -
         "dropped_not_decoded": stats.not_ready,
         "seconds": round(elapsed, 2),
         "rss_growth_mib": round(_rss_mib() - rss0, 1),
+        # times background loading (the model bundle) stepped aside for the frames shown
+        "background_waits": ACTIVITY.waits - waits0,
     }
 
 
@@ -145,6 +166,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         "frames": n_frames, "size": "640x480 RGB", "platform": os.environ.get("QT_QPA_PLATFORM", ""),
         "cache_budget_mib": DEFAULT_CACHE_MIB,
     }
+    flags: list[str] = []
+    results["flags"] = flags  # empty when every playback kept its rate within the memory budget
     app = application()
     with tempfile.TemporaryDirectory(prefix="viewer-bench-") as tmp:
         inputs = make_inputs(Path(tmp), n_frames)
@@ -175,6 +198,9 @@ def run(quick: bool = False) -> dict[str, Any]:
                     },
                 }
                 results[name] = out
+                for label, run_ in out["playback"].items():
+                    run_["flags"] = playback_flags(run_, DEFAULT_CACHE_MIB)
+                    flags.extend(f"{name} {label}: {flag}" for flag in run_["flags"])
         finally:
             window.close()
     # The reading workflow: event-loop stalls while an analysis runs (analysis_bench.py).

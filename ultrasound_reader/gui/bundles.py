@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ultrasound_reader.case_rules import TASK_LABELS
+from ultrasound_reader.gui.viewer_activity import pause_point, yield_to_viewer
 from ultrasound_reader.paths import models_dir
 
 MANIFEST = "manifest.json"
@@ -69,15 +70,18 @@ def no_bundle_message(task: str) -> str:
 def load_bundle_job(job: Any, path: str) -> Any:
     """Worker: verify and load a bundle (imports torch; never on the GUI thread)."""
     job.progress(0, 1, f"Loading model bundle {Path(path).name}")
-    from ultrasound_reader.ai import load_bundle
+    # Seconds of GIL-holding imports: they wait while the viewer shows frames (viewer_activity.py).
+    with yield_to_viewer():
+        from ultrasound_reader.ai import load_bundle
 
-    bundle = load_bundle(path)
-    # What the first analysis and its display would otherwise import (holding the GIL, or on
-    # the GUI thread): the pipelines and OpenCV, which colours the Grad-CAM maps.
-    import cv2  # noqa: F401
+        pause_point()
+        bundle = load_bundle(path)
+        # What the first analysis and its display would otherwise import (holding the GIL, or on
+        # the GUI thread): the pipelines and OpenCV, which colours the Grad-CAM maps.
+        import cv2  # noqa: F401
 
-    import ultrasound_reader.ai.analyzer  # noqa: F401
-    from ultrasound_reader.ai import fll, soft_tissue  # noqa: F401
+        import ultrasound_reader.ai.analyzer  # noqa: F401
+        from ultrasound_reader.ai import fll, soft_tissue  # noqa: F401
 
     job.check()
     return bundle

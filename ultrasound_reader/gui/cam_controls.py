@@ -23,6 +23,9 @@ from ultrasound_reader.gui import theme
 # The colour maps ai.gradcam.colorize knows (a test keeps this list equal to its table).
 COLORMAPS: tuple[str, ...] = ("jet", "turbo", "inferno", "viridis", "hot", "magma")
 OUTPUT_NAMES = {"L": "Model^L", "LB": "Model^LB", "LB-type": "LB type (background)", "DLM-1": "DLM-1"}
+# How a map is laid over the image: inside the ROI outline with a soft edge (the reading
+# view), or as computed, over the whole ROI box (to inspect the raw map).
+SHAPES: dict[str, str] = {"roi": "ROI outline, soft edge", "box": "Whole box (as computed)"}
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class CamSettings:
     cmap: str = "jet"
     model: str | None = None
     side_by_side: bool = False
+    shape: str = "roi"  # a key of SHAPES
 
 
 def select_cams(cams: Iterable[CamMap], model: str | None, image: int | None = None,
@@ -44,7 +48,7 @@ def select_cams(cams: Iterable[CamMap], model: str | None, image: int | None = N
 
 
 def cam_overlay(cams: Iterable[CamMap], height: int, width: int, settings: CamSettings,
-                image: int | None = None, frame: int | None = None) -> np.ndarray | None:
+                image: int | None = None, frame: int | None = None, mask: np.ndarray | None = None) -> np.ndarray | None:
     """RGBA (H x W x 4 uint8) overlay of the selected maps, or None when disabled or nothing to show."""
     if not settings.enabled or settings.model is None:
         return None
@@ -53,7 +57,7 @@ def cam_overlay(cams: Iterable[CamMap], height: int, width: int, settings: CamSe
         return None
     from ultrasound_reader.ai.gradcam import overlay_rgba
 
-    return overlay_rgba(chosen, height, width, cmap=settings.cmap, opacity=settings.opacity)
+    return overlay_rgba(chosen, height, width, cmap=settings.cmap, opacity=settings.opacity, mask=mask)
 
 
 def colormap_ramp(cmap: str, length: int = 256) -> np.ndarray:
@@ -150,6 +154,13 @@ class CamControls(QWidget):
         self.cmap.setObjectName("camColormap")
         self.cmap.addItems(COLORMAPS)
         form.addRow(self._buddy("Colour &map", self.cmap), self.cmap)
+        self.shape = QComboBox(self)
+        self.shape.setObjectName("camShape")
+        for key, text in SHAPES.items():
+            self.shape.addItem(text, key)
+        self.shape.setToolTip("Show the map inside the ROI outline with a feathered edge, or the whole box "
+                              "the network saw (for inspection)")
+        form.addRow(self._buddy("&Shape", self.shape), self.shape)
         outer.addLayout(form)
         self.legend = ColorLegend(self)
         outer.addWidget(self.legend)
@@ -166,6 +177,7 @@ class CamControls(QWidget):
         self.model.currentIndexChanged.connect(self._changed)
         self.opacity.valueChanged.connect(self._changed)
         self.cmap.currentIndexChanged.connect(self._changed)
+        self.shape.currentIndexChanged.connect(self._changed)
         self.side_by_side.toggled.connect(self._changed)
         self.set_models([])
 
@@ -185,7 +197,7 @@ class CamControls(QWidget):
         self.model.setCurrentIndex(idx if idx >= 0 else (0 if models else -1))
         self.model.blockSignals(False)
         has = bool(models)
-        for w in (self.toggle, self.model, self.opacity, self.cmap, self.side_by_side, self.legend):
+        for w in (self.toggle, self.model, self.opacity, self.cmap, self.shape, self.side_by_side, self.legend):
             w.setEnabled(has)
         self.note.setText("" if has else "No Grad-CAM maps yet: run an analysis.")
         self.note.setVisible(not has)
@@ -198,7 +210,8 @@ class CamControls(QWidget):
     def settings(self) -> CamSettings:
         return CamSettings(enabled=self.toggle.isChecked() and self.model.count() > 0,
                            opacity=self.opacity.value() / 100.0, cmap=self.cmap.currentText() or "jet",
-                           model=self.model.currentData(), side_by_side=self.side_by_side.isChecked())
+                           model=self.model.currentData(), side_by_side=self.side_by_side.isChecked(),
+                           shape=self.shape.currentData() or "roi")
 
     def overlay(self, cams: Iterable[CamMap], height: int, width: int, image: int | None = None,
                 frame: int | None = None) -> np.ndarray | None:

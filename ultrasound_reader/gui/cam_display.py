@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
 
@@ -73,7 +74,10 @@ class CamDisplay(QObject):
         if run is None or self.stale or view.raw is None or index is None:
             return None
         h, w = view.raw.shape[:2]
-        return make_overlay(run.result.cams, h, w, self.controls.settings(), image=index, frame=view.frame_index)
+        case = self.w.case_ctl.doc.case  # ROIs as analysed: a changed ROI makes the maps stale (not shown)
+        outlines = {r.id: r.outline() for r in case.rois} if case is not None else None
+        return make_overlay(run.result.cams, h, w, self.controls.settings(), image=index, frame=view.frame_index,
+                            outlines=outlines)
 
     # -- keeping it current ------------------------------------------------------------------
     def _on_settings(self, settings: CamSettings) -> None:
@@ -153,4 +157,7 @@ class CamDisplay(QObject):
         tip = (f"{name}: {row.get('kind', '')} ROI, image {image}, frame {frame}"
                + ("" if chosen or not settings.enabled else f" (no {settings.model} map for this ROI)")
                + (" — ROIs changed since the analysis" if self.stale else ""))
-        return Tile(rid, caption, thumbnail_rgb(crop, chosen, settings), tip)
+        case = self.w.case_ctl.doc.case
+        roi = next((r for r in case.rois if r.id == rid), None) if case is not None else None
+        outline = None if roi is None else roi.outline() - np.asarray(first.bbox[:2], float)
+        return Tile(rid, caption, thumbnail_rgb(crop, chosen, settings, outline), tip)

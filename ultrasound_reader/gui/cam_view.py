@@ -8,7 +8,7 @@ and are drawn only on the frame they were computed on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -42,12 +42,16 @@ class Overlay:
 
 
 def make_overlay(cams: Sequence[CamMap], height: int, width: int, settings: CamSettings,
-                 image: int | None = None, frame: int | None = None) -> Overlay | None:
+                 image: int | None = None, frame: int | None = None,
+                 outlines: Mapping[str, np.ndarray] | None = None) -> Overlay | None:
     """The overlay of the maps ``settings`` selects on this image and frame (None: nothing to draw).
 
     Only the union of their boxes is coloured (a few ROI boxes instead of the whole
     frame, so the opacity slider and frame changes stay instant), by the same helper
-    and in the same colours as a whole-image overlay.
+    and in the same colours as a whole-image overlay. With ``settings.shape == "roi"``
+    and the ROIs' ``outlines`` (image (x, y) vertices by ROI id), each map shows only
+    inside its ROI, fading out towards the outline (``ai.gradcam.soft_mask``); a map
+    whose outline is not given keeps its box.
     """
     chosen = [c for c in select_cams(cams, settings.model, image, frame)] if settings.enabled else []
     if not chosen or settings.model is None:
@@ -60,8 +64,42 @@ def make_overlay(cams: Sequence[CamMap], height: int, width: int, settings: CamS
         return None
     local = [replace(c, bbox=(int(c.bbox[0]) - x0, int(c.bbox[1]) - y0, int(c.bbox[2]) - x0, int(c.bbox[3]) - y0))
              for c in chosen]
-    rgba = cam_overlay(local, y1 - y0, x1 - x0, settings)
+    mask = roi_mask(chosen, outlines, y1 - y0, x1 - x0, (x0, y0)) if settings.shape == "roi" else None
+    rgba = cam_overlay(local, y1 - y0, x1 - x0, settings, mask=mask)
     return None if rgba is None else Overlay(rgba, x0, y0)
+
+
+def roi_mask(cams: Sequence[CamMap], outlines: Mapping[str, np.ndarray] | None, height: int, width: int,
+             origin: tuple[int, int] = (0, 0)) -> np.ndarray | None:
+    """Soft weights over a region for these maps: their ROI's soft mask, or 1 over the box of a map without outline."""
+    if not outlines:
+        return None
+    from ultrasound_reader.ai.gradcam import feather_px, soft_mask
+
+    ox, oy = origin
+    mask = np.zeros((height, width), np.float32)
+    done: set[str] = set()
+    for c in cams:
+        outline = outlines.get(c.roi_id)
+        if outline is None:
+            x0, y0, x1, y1 = (int(v) for v in c.bbox)
+            mask[max(y0 - oy, 0):max(y1 - oy, 0), max(x0 - ox, 0):max(x1 - ox, 0)] = 1.0
+        elif c.roi_id not in done:
+            done.add(c.roi_id)
+            weight = soft_mask(outline, height, width, origin=origin)
+            # Where the outline reaches past the map's box (an ROI at the image's edge), the box edge
+            # fades too: no straight cut anywhere.
+            x0, y0, x1, y1 = (float(v) for v in c.bbox)
+            box = np.array([[x0 - 0.5, y0 - 0.5], [x1 - 0.5, y0 - 0.5], [x1 - 0.5, y1 - 0.5], [x0 - 0.5, y1 - 0.5]])
+            if not _inside_box(outline, box):
+                weight *= soft_mask(box, height, width, feather=feather_px(outline), origin=origin)
+            np.maximum(mask, weight, out=mask)
+    return mask
+
+
+def _inside_box(outline: np.ndarray, box: np.ndarray) -> bool:
+    pts = np.asarray(outline, float)
+    return bool((pts.min(axis=0) >= box.min(axis=0)).all() and (pts.max(axis=0) <= box.max(axis=0)).all())
 
 
 class CamLayer(pg.ImageItem):
@@ -129,16 +167,21 @@ class CompareView(pg.GraphicsView):
             self.view.setRange(self._rect, padding=0.0)
 
 
-def thumbnail_rgb(crop: np.ndarray, cams: Sequence[CamMap], settings: CamSettings) -> np.ndarray:
-    """The ROI crop (gray or RGB) with its maps blended in when the overlay is on; RGB uint8."""
+def thumbnail_rgb(crop: np.ndarray, cams: Sequence[CamMap], settings: CamSettings,
+                  outline: np.ndarray | None = None) -> np.ndarray:
+    """The ROI crop (gray or RGB) with its maps blended in when the overlay is on; RGB uint8.
+
+    ``outline``: the ROI's vertices in crop pixels, for the soft-edged ROI shape.
+    """
     rgb = crop if crop.ndim == 3 else np.repeat(crop[:, :, None], 3, axis=2)
     if not settings.enabled or not cams:
         return np.ascontiguousarray(rgb[:, :, :3])
-    from ultrasound_reader.ai.gradcam import blend, overlay_rgba
+    from ultrasound_reader.ai.gradcam import blend, overlay_rgba, soft_mask
 
     h, w = crop.shape[:2]
     local = [replace(c, bbox=(0, 0, w, h)) for c in cams if c.heat.shape[:2] == (h, w)]
-    return blend(rgb, overlay_rgba(local, h, w, cmap=settings.cmap, opacity=settings.opacity))
+    mask = soft_mask(outline, h, w) if outline is not None and settings.shape == "roi" else None
+    return blend(rgb, overlay_rgba(local, h, w, cmap=settings.cmap, opacity=settings.opacity, mask=mask))
 
 
 def rgb_pixmap(rgb: np.ndarray, size: int = THUMB_PX) -> QPixmap:

@@ -63,6 +63,8 @@ from ultrasound_reader.gui.image_view import ImageView
 from ultrasound_reader.gui.measure import readout
 from ultrasound_reader.gui.player import Player, playback_fps
 from ultrasound_reader.gui.playback import PlaybackStats
+from ultrasound_reader.gui.dual_view import DualViewController
+from ultrasound_reader.gui.measurements import MeasurementsController
 from ultrasound_reader.gui.reading import ReadingController
 from ultrasound_reader.gui.scan import ScanResult, scan_paths
 from ultrasound_reader.gui.series_browser import SeriesBrowser
@@ -300,6 +302,10 @@ class MainWindow(QMainWindow):
         self.case_ctl = CaseController(self.shell, self.session)
         # Model bundle, clinical factors, analysis, results, nomogram, curves, Grad-CAM (reading.py).
         self.reading = ReadingController(self.shell, self.session)
+        # Calipers (ruler and ellipse area) saved in the case, listed in a panel (measurements.py).
+        self.measurements = MeasurementsController(self)
+        # View ▸ Two Viewports (1×2): a second case image beside this one, zoom/pan linked (dual_view.py).
+        self.dual_view = DualViewController(self)
         self._build_help_actions()
 
         self._wire()

@@ -50,6 +50,56 @@ def distance(p0: Point, p1: Point, calibration: Calibration | None) -> Distance:
     return Distance(px, math.hypot(dx_px * mm[0], dy_px * mm[1]))
 
 
+def _spacing_for(p0: Point, p1: Point, calibration: Calibration | None) -> tuple[tuple[float, float] | None, str | None]:
+    """(mm per pixel, None) when both points share a calibration, else (None, why not) (the ruler's rule)."""
+    if calibration is None:
+        return None, "uncalibrated"
+    if calibration.spacing_mm is not None:
+        return calibration.spacing_mm, None
+    r0, r1 = calibration.region_at(*p0), calibration.region_at(*p1)
+    if r0 is None or r1 is None:
+        return None, "outside the calibrated region"
+    if r0 != r1:
+        return None, "corners in different regions"
+    return r0.mm_per_pixel(), None
+
+
+@dataclass(frozen=True)
+class Area:
+    """An ellipse caliper: area and the two axes, in mm where calibrated."""
+
+    px2: float
+    axes_px: tuple[float, float]  # horizontal, vertical diameters
+    mm2: float | None
+    axes_mm: tuple[float, float] | None
+    reason: str | None = None  # why mm is None
+
+    def label(self) -> str:
+        if self.mm2 is not None and self.axes_mm is not None:
+            a, b = self.axes_mm
+            return f"{self.mm2:.1f} mm² ({a:.1f} × {b:.1f} mm)"
+        a, b = self.axes_px
+        return f"{self.px2:.0f} px² ({a:.0f} × {b:.0f} px, {self.reason or 'uncalibrated'})"
+
+
+def ellipse_area(p0: Point, p1: Point, calibration: Calibration | None) -> Area:
+    """The axis-aligned ellipse inscribed in the box with corners p0, p1 (its edge through the outer pixel centres)."""
+    w, h = abs(p1[0] - p0[0]), abs(p1[1] - p0[1])
+    px2 = math.pi * w * h / 4
+    mm, reason = _spacing_for(p0, p1, calibration)
+    if mm is None:
+        return Area(px2, (w, h), None, None, reason)
+    a, b = w * mm[0], h * mm[1]
+    return Area(px2, (w, h), math.pi * a * b / 4, (a, b))
+
+
+def measurement_value(kind: str, p0: Point, p1: Point, calibration: Calibration | None) -> Distance | Area:
+    """What a saved caliper (case.Measurement) measures on an image with this calibration."""
+    if kind == "ellipse":
+        return ellipse_area(p0, p1, calibration)
+    return distance(p0, p1, calibration)
+
+
 def position_mm(x: float, y: float, calibration: Calibration | None) -> Point | None:
     """(x, y) in mm from the calibrated area's top-left corner, or None where uncalibrated.
 

@@ -33,6 +33,11 @@ from ultrasound_reader.stats.nomogram import Nomogram, NomogramScore, PredictorA
 ROW = 1.0  # vertical distance between axes, in view units
 TICK = 0.13  # tick mark height, in view units
 LOCKED_COLOUR = "#7fa7d4"
+# Probability ticks the axis may show, most important first (label thinning keeps the first
+# that fit): the spec's own 0.1-0.9 ticks miss where confident cases sit (0.99 and beyond).
+PROBABILITY_TICKS = (0.5, 0.1, 0.9, 0.01, 0.99, 0.001, 0.999, 0.05, 0.95, 0.2, 0.8, 0.3, 0.7, 0.4, 0.6,
+                     0.02, 0.98, 0.005, 0.995)
+LABEL_GAP_PX = 6.0  # between two level labels of one axis
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,54 @@ def fusion_display(spec: Mapping[str, Any] | None) -> dict[str, AxisDisplay]:
             c, s = float(t.get("center", 0.0)), float(t.get("scale", 1.0))
             out[name] = AxisDisplay(name, fmt=lambda x, c=c, s=s: f"{x * s + c:g}")
     return out
+
+
+def probability_axis(nomo: Nomogram, total_max: float) -> list[tuple[float, float]]:
+    """(total points, probability) ticks for the probability axis over 0..``total_max`` points.
+
+    The spec's ticks (rms: ``pretty`` of the fitted range, typically 0.1-0.9) keep their
+    positions; the standard ticks of :data:`PROBABILITY_TICKS` that fall inside the
+    drawn total-points range are added, placed exactly (``lp = lp0 + points / sc``), so
+    the axis reaches every probability a case on this nomogram can get.
+    Ordered by importance (spec ticks, then PROBABILITY_TICKS order).
+    """
+    out: list[tuple[float, float]] = []
+    seen: set[float] = set()
+    for pts, pr in zip(nomo.prob_points, nomo.prob_ticks):
+        if 0.0 <= pts <= total_max:
+            out.append((float(pts), float(pr)))
+            seen.add(round(float(pr), 9))
+    for pr in PROBABILITY_TICKS:
+        if round(pr, 9) in seen:
+            continue
+        pts = (math.log(pr / (1.0 - pr)) - nomo.lp0) * nomo.sc
+        if 0.0 <= pts <= total_max:
+            out.append((pts, pr))
+            seen.add(round(pr, 9))
+    spec = {round(float(p), 9) for p in nomo.prob_ticks}
+    rank = {round(p, 9): i for i, p in enumerate(PROBABILITY_TICKS)}
+    out.sort(key=lambda t: (rank.get(round(t[1], 9), len(rank) + (0 if round(t[1], 9) in spec else 1))))
+    return out
+
+
+def total_axis_ticks(nomo: Nomogram) -> list[float]:
+    """Total-points ticks: the spec's, continued at the same step up to the most points a case can get."""
+    ticks = [float(t) for t in nomo.total_points_ticks]
+    most = sum(max(ax.points) for ax in nomo.predictors)
+    if len(ticks) >= 2:
+        step = ticks[1] - ticks[0]
+        while step > 0 and ticks[-1] < most - 1e-9:
+            ticks.append(round(ticks[-1] + step, 9))
+    return ticks
+
+
+def format_probability(p: float) -> str:
+    """Three decimals, without rounding a confident probability to 1.000 or 0.000."""
+    if p >= 0.9995:
+        return "> 0.999"
+    if p < 0.0005:
+        return "< 0.001"
+    return f"{p:.3f}"
 
 
 def _zero_level(ax: PredictorAxis) -> object:
@@ -152,7 +205,9 @@ class NomogramView(QWidget):
         self.points: dict[str, float] = {}
         self.markers: dict[str, _Marker] = {}
         self._rows: dict[str, float] = {}
-        self._ticks: list[tuple[pg.TextItem, float, str]] = []  # (item, x, row key) for label thinning
+        self._ticks: list[tuple[pg.TextItem, float, str]] = []  # (item, x, row key), by priority, for thinning
+        self._pairs: list[tuple[pg.TextItem, float, pg.TextItem, float, float]] = []  # two-level axes
+        self.total_max = 100.0  # total points at the right end of the drawing
         self._row_points: dict[str, pg.TextItem] = {}
         self._left_px = 120.0
         self._right_px = 64.0
@@ -167,26 +222,38 @@ class NomogramView(QWidget):
         self.prob_label.setObjectName("probability")
         for w in (self.total_label, self.prob_label):
             f = QFont(w.font())
-            f.setPointSizeF(f.pointSizeF() * 1.45)
+            f.setPointSizeF(f.pointSizeF() * 1.3)
             f.setBold(True)
             w.setFont(f)
             w.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # Room for the widest text each can show, so the widget's width never follows a drag.
+        for w, widest in ((self.total_label, "Total points 888.8"), (self.prob_label, "Probability > 0.999")):
+            w.setMinimumWidth(int(QFontMetricsF(w.font()).horizontalAdvance(widest)) + 4)
         self.prob_label.setStyleSheet(f"color: {theme.ACCENT};")
         head.addWidget(self.total_label)
-        head.addSpacing(18)
+        head.addSpacing(12)
         head.addWidget(self.prob_label)
         head.addStretch(1)
-        self.reset_button = QPushButton("&Reset to case", self)
-        self.reset_button.setToolTip("Put every marker back on the case's own values")
-        self.reset_button.clicked.connect(self.reset_to_case)
-        self.reset_button.setVisible(False)
-        head.addWidget(self.reset_button)
         outer.addLayout(head)
+        # The note and "Reset to case" share a row whose space is always kept: a what-if that
+        # shows them must not widen the widget (the points column went off the dock) nor move
+        # the axes under the mouse in mid-drag.
+        notes = QHBoxLayout()
         self.note = QLabel("", self)
         self.note.setObjectName("nomogramNote")
         self.note.setWordWrap(True)
         self.note.setStyleSheet(f"color: {theme.TEXT_DIM};")
-        outer.addWidget(self.note)
+        self.note.setMinimumWidth(60)
+        notes.addWidget(self.note, 1)
+        self.reset_button = QPushButton("&Reset to case", self)
+        self.reset_button.setToolTip("Put every marker back on the case's own values")
+        self.reset_button.clicked.connect(self.reset_to_case)
+        policy = self.reset_button.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)
+        self.reset_button.setSizePolicy(policy)
+        self.reset_button.setVisible(False)
+        notes.addWidget(self.reset_button, 0, Qt.AlignmentFlag.AlignTop)
+        outer.addLayout(notes)
 
         self.plot = pg.PlotWidget(self, background=theme.BASE)
         self.plot.setObjectName("nomogramPlot")
@@ -235,6 +302,7 @@ class NomogramView(QWidget):
         self.plot.clear()
         self.markers.clear()
         self._ticks.clear()
+        self._pairs.clear()
         self._row_points.clear()
         self._rows.clear()
         nomo = self.nomogram
@@ -242,7 +310,8 @@ class NomogramView(QWidget):
             self.plot.setVisible(False)
             return
         self.plot.setVisible(True)
-        t_max = max(nomo.total_points_ticks) or 1.0
+        totals = total_axis_ticks(nomo)
+        self.total_max = t_max = max(totals) or 1.0
         k = 100.0 / t_max  # total-points units -> drawing x
         rows: list[tuple[str, str, list[tuple[float, str]]]] = []
         pts = [round(v, 6) for v in _pretty_points(nomo.maxscale)]
@@ -250,13 +319,15 @@ class NomogramView(QWidget):
         for ax in nomo.predictors:
             d = self.display.get(ax.name) or AxisDisplay(ax.name)
             rows.append((ax.name, d.title, [(p, d.text(lab, v)) for p, lab, v in zip(ax.points, ax.labels, ax.values)]))
-        rows.append(("__total", "Total points", [(t * k, f"{t:g}") for t in nomo.total_points_ticks]))
-        rows.append(("__prob", "Probability", [(p * k, f"{pr:g}") for p, pr in zip(nomo.prob_points, nomo.prob_ticks)]))
+        rows.append(("__total", "Total points", [(t * k, f"{t:g}") for t in totals]))
+        rows.append(("__prob", "Probability", [(p * k, f"{pr:g}") for p, pr in probability_axis(nomo, t_max)]))
 
         xs: list[float] = []
         ys: list[float] = []
         fm = QFontMetricsF(self.title_font)
         self._left_px = max(fm.horizontalAdvance(title) for _, title, _ in rows) + 16
+        tick_fm = QFontMetricsF(self.tick_font)  # the points column: wide enough for its longest text
+        self._right_px = max(tick_fm.horizontalAdvance(t) for t in ("  100.0 pts", "  > 0.999", "  888.8")) + 10
         dim, text = theme.TEXT_DIM, theme.TEXT
         for i, (key, title, ticks) in enumerate(rows):
             y = -i * ROW
@@ -264,6 +335,7 @@ class NomogramView(QWidget):
             positions = [p for p, _ in ticks]
             xs += [min(positions), max(positions)]
             ys += [y, y]
+            items = []
             for p, lab in ticks:
                 xs += [p, p]
                 ys += [y, y + TICK]
@@ -271,7 +343,13 @@ class NomogramView(QWidget):
                 item.setFont(self.tick_font)
                 item.setPos(p, y + TICK)
                 self.plot.addItem(item)
-                self._ticks.append((item, p, key))
+                items.append((item, p))
+            if len(items) == 2 and not key.startswith("__"):
+                # A yes/no axis: both words always shown, pushed apart when the ticks are close.
+                (a, pa), (b, pb) = sorted(items, key=lambda t: t[1])
+                self._pairs.append((a, pa, b, pb, y + TICK))
+            else:
+                self._ticks += [(item, p, key) for item, p in items]
             colour = theme.ACCENT if key in ("__total", "__prob") else dim if key == "__points" else text
             head = pg.TextItem(title + "  ", color=colour, anchor=(1.0, 0.5))
             head.setFont(self.title_font)
@@ -310,17 +388,38 @@ class NomogramView(QWidget):
         self.vb.setRange(xRange=(-self._left_px / ppu, 100.0 + self._right_px / ppu),
                          yRange=(-(n - 1) * ROW - 0.45, 0.55), padding=0.0)
         self._thin_labels(ppu)
+        self._spread_pairs(ppu)
 
     def _thin_labels(self, ppu: float) -> None:
+        """Hide tick labels that would overlap one already kept (in priority order, per row)."""
         fm = QFontMetricsF(self.tick_font)
-        last_right: dict[str, float] = {}
-        for item, x, key in sorted(self._ticks, key=lambda t: (t[2], t[1])):
+        kept: dict[str, list[tuple[float, float]]] = {}
+        for item, x, key in self._ticks:
             w = fm.horizontalAdvance(item.toPlainText())
-            left = x * ppu - w / 2
-            keep = left >= last_right.get(key, -math.inf) + 4
+            left, right = x * ppu - w / 2, x * ppu + w / 2
+            spans = kept.setdefault(key, [])
+            keep = all(right + 4 <= a or left >= b + 4 for a, b in spans)
             item.setVisible(keep)
             if keep:
-                last_right[key] = left + w
+                spans.append((left, right))
+
+    def _spread_pairs(self, ppu: float) -> None:
+        """Place the two words of a two-level axis over their ticks, apart when the ticks are close."""
+        fm = QFontMetricsF(self.tick_font)
+        for a, pa, b, pb, y in self._pairs:
+            wa, wb = fm.horizontalAdvance(a.toPlainText()), fm.horizontalAdvance(b.toPlainText())
+            xa, xb = pa * ppu, pb * ppu  # pixel centres
+            overlap = (xa + wa / 2 + LABEL_GAP_PX) - (xb - wb / 2)
+            if overlap > 0:
+                xa -= overlap / 2
+                xb += overlap / 2
+                shift = max(0.0, -4.0 - (xa - wa / 2))  # never into the titles' column
+                xa += shift
+                xb += shift
+            a.setPos(xa / ppu, y)
+            b.setPos(xb / ppu, y)
+            a.setVisible(True)
+            b.setVisible(True)
 
     # -- values and scoring ------------------------------------------------------------------
     def set_values(self, values: Mapping[str, object], missing_reason: Mapping[str, str] | None = None) -> None:
@@ -415,7 +514,7 @@ class NomogramView(QWidget):
         s = self.score
         if s is not None:
             self.total_label.setText(f"Total points {s.total_points:.1f}")
-            self.prob_label.setText(f"Probability {s.probability:.3f}")
+            self.prob_label.setText(f"Probability {format_probability(s.probability)}")
         else:
             self.total_label.setText("Total points —")
             self.prob_label.setText("Probability —")
@@ -449,7 +548,7 @@ class NomogramView(QWidget):
                 m.setVisible(False)
                 label.setText("  —")
         s = self.score
-        t_max = max(nomo.total_points_ticks) or 1.0
+        t_max = self.total_max
         for key in ("__total", "__prob"):
             self.markers[key].setVisible(s is not None)
         if s is None:
@@ -461,7 +560,7 @@ class NomogramView(QWidget):
         self.markers["__total"].setPos(QPointF(x, self._rows["__total"]))
         self.markers["__prob"].setPos(QPointF(x, self._rows["__prob"]))
         self._row_points["__total"].setText(f"  {s.total_points:.1f}")
-        self._row_points["__prob"].setText(f"  {s.probability:.3f}")
+        self._row_points["__prob"].setText(f"  {format_probability(s.probability)}")
         self.guide.setData([x, x], [self._rows["__total"], self._rows["__prob"]])
 
     def marker_x(self, name: str) -> float:
