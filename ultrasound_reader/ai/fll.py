@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from ultrasound_reader.ai import fusion as _fusion
-from ultrasound_reader.ai.analyzer import RunContext, decide, lesion_size, looks_cystic
+from ultrasound_reader.ai.context import RunContext, decide, lesion_size, looks_cystic
 from ultrasound_reader.ai.gradcam import head_gradients
 from ultrasound_reader.ai.inference import cam_maps, pooled, trunk_forward
 from ultrasound_reader.ai.preprocess import crop_roi
