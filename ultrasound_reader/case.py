@@ -406,7 +406,11 @@ class Case:
             raise UserError(f"{path}: no such case file")
         from ultrasound_reader.safejson import read_json
 
-        data = read_json(path, max_bytes=MAX_CASE_BYTES, what="case file", max_depth=8)
+        try:
+            data = read_json(path, max_bytes=MAX_CASE_BYTES, what="case file", max_depth=8)
+        except UserError as exc:
+            reason = str(exc).removeprefix(f"{path}: ")
+            raise UserError(f"{path}: not a readable case file ({reason})") from None
         return cls.from_dict(data, root=path.parent, source=str(path))
 
 

@@ -93,6 +93,11 @@ def loads(text: str | bytes, source: str, max_depth: int = MAX_DEPTH) -> Any:
 
 def read_json(path: str | Path, *, max_bytes: int, what: str = "file", max_depth: int = MAX_DEPTH) -> Any:
     """Read and parse an untrusted JSON file, refusing it by size before reading it."""
+    return loads(read_bytes(path, max_bytes=max_bytes, what=what), str(path), max_depth)
+
+
+def read_bytes(path: str | Path, *, max_bytes: int, what: str = "file") -> bytes:
+    """The bytes of an untrusted file, refused by size before they are read."""
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -104,7 +109,7 @@ def read_json(path: str | Path, *, max_bytes: int, what: str = "file", max_depth
         raise UserError(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
     if len(raw) > max_bytes:  # grew while we looked
         raise UserError(f"{path}: {what} is more than the {max_bytes:,} bytes allowed")
-    return loads(raw, str(path), max_depth)
+    return raw
 
 
 def _where(error: Any) -> str:

@@ -96,12 +96,7 @@ def _read_manifest(folder: Path) -> tuple[dict[str, Any], bytes]:
     mpath = folder / MANIFEST
     if not mpath.is_file():
         raise UserError(f"{folder}: not a model bundle (no {MANIFEST})")
-    raw = mpath.read_bytes()
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{mpath}: not valid JSON ({exc})") from None
-    return data, raw
+    return _manifest.read(mpath)
 
 
 def _refuse_pickles(folder: Path) -> None:
@@ -285,7 +280,7 @@ def save_bundle(folder: str | Path, manifest: dict[str, Any], weights: dict[str,
         _manifest.validate(m, source=f"{folder / MANIFEST} (being written)")
         (tmp / MODEL_CARD).write_text(model_card or render_model_card(m), encoding="utf-8")
         m["files"] = {rel: sha256_file(tmp / rel) for rel in sorted(m["files"])}
-        (tmp / MANIFEST).write_text(json.dumps(m, indent=2) + "\n", encoding="utf-8")
+        (tmp / MANIFEST).write_text(json.dumps(m, indent=2, allow_nan=False) + "\n", encoding="utf-8")
         # mkdtemp and safetensors make owner-only files; a bundle is shared read-only data.
         umask = os.umask(0)
         os.umask(umask)

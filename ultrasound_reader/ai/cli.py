@@ -10,12 +10,12 @@ case's task is used, if there is one.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from pathlib import Path
 from typing import Any
 
+from ultrasound_reader import safejson
 from ultrasound_reader.errors import UserError
 
 
@@ -31,15 +31,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def default_bundle(task: str) -> Path:
     """The first bundled bundle (models/) whose manifest names ``task``."""
+    from ultrasound_reader.ai.manifest import read as read_manifest
     from ultrasound_reader.paths import models_dir
 
     root = models_dir()
     for d in sorted(p for p in root.glob("*") if (p / "manifest.json").is_file()):
         try:
-            if json.loads((d / "manifest.json").read_text(encoding="utf-8")).get("task") == task:
-                return d
-        except (OSError, ValueError):
+            data, _ = read_manifest(d / "manifest.json")
+        except UserError:
             continue
+        if isinstance(data, dict) and data.get("task") == task:
+            return d
     raise UserError(f"no --bundle given and no bundled model for task {task!r} in {root}")
 
 
@@ -123,8 +125,7 @@ def run(args: argparse.Namespace) -> int:
     if args.cam_dir and result.cams:
         d["cam_files"] = write_cams(result, case, Path(args.cam_dir))
     if args.json:
-        json.dump(d, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        sys.stdout.write(safejson.dumps(d, indent=2) + "\n")
     else:
         print(_human(d))
     return 0
