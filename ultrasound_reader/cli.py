@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "nomogram": ("ultrasound_reader.stats.cli_nomogram", "fit a logistic model and its nomogram"),
     "train": ("ultrasound_reader.training.cli", "train and export a model bundle from a config"),
     "bench": ("ultrasound_reader.bench", "run the speed benchmarks"),
+    "bundle": ("ultrasound_reader.ai.bundle_cli", "sign a model bundle or check its signature"),
 }
 
 

@@ -224,35 +224,45 @@ def enforce(status: SignatureStatus, folder: str | Path, require_signed: bool) -
                         f"bundles only (--require-signed / {ENV_REQUIRE_SIGNED})")
 
 
-def sign_bundle(folder: str | Path, private_key: str | Path, password: str | None = None) -> str:
-    """Sign the bundle in ``folder`` with a PEM EC private key; writes ``model.sig``; returns the key id.
+def load_signing_key(private_key: str | Path, password: str | None = None) -> Any:
+    """The EC private key in a PEM file (checked: curve, password); UserError naming the file otherwise.
 
     ``password`` decrypts an encrypted key (default: ``ULTRASOUND_READER_SIGNING_KEY_PASSWORD``).
     """
     from cryptography.hazmat.primitives import serialization
-    from model_signing import hashing, signing
+    from cryptography.hazmat.primitives.asymmetric import ec
 
-    folder, private_key = Path(folder), Path(private_key).expanduser()
-    if not (folder / "manifest.json").is_file():
-        raise UserError(f"{folder}: not a model bundle (no manifest.json); nothing signed")
+    private_key = Path(private_key).expanduser()
     if password is None:
         password = os.environ.get(ENV_SIGNING_KEY_PASSWORD)
     raw = safejson.read_bytes(private_key, max_bytes=MAX_KEY_BYTES, what="signing key")
     try:
         key = serialization.load_pem_private_key(raw, password.encode() if password else None)
     except (ValueError, TypeError) as exc:
-        reason = "wrong or missing password" if "password" in str(exc).lower() or "encrypt" in str(exc).lower() \
-            else "not a PEM private key"
+        text = str(exc).lower()
+        reason = "wrong or missing password" if "password" in text or "encrypt" in text else "not a PEM private key"
         raise UserError(f"{private_key}: cannot use as a signing key ({reason})") from None
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name not in (
             "secp256r1", "secp384r1", "secp521r1"):
         raise UserError(f"{private_key}: not an elliptic-curve P-256/P-384/P-521 private key")
+    return key
+
+
+def sign_bundle(folder: str | Path, private_key: str | Path, password: str | None = None) -> str:
+    """Sign the bundle in ``folder`` with a PEM EC private key; writes ``model.sig``; returns the key id."""
+    from model_signing import hashing, signing
+
+    folder = Path(folder)
+    if not (folder / "manifest.json").is_file():
+        raise UserError(f"{folder}: not a model bundle (no manifest.json); nothing signed")
+    if password is None:
+        password = os.environ.get(ENV_SIGNING_KEY_PASSWORD)
+    key = load_signing_key(private_key, password)
     sig = folder / SIGNATURE_FILE
     sig.unlink(missing_ok=True)
     hashing_config = hashing.Config().set_ignored_paths(paths=[SIGNATURE_FILE])
-    signing.Config().use_elliptic_key_signer(private_key=private_key, password=password.encode() if password else None) \
+    signing.Config().use_elliptic_key_signer(private_key=Path(private_key).expanduser(),
+                                             password=password.encode() if password else None) \
         .set_hashing_config(hashing_config).sign(folder, sig)
     return key_id(key.public_key())
 
