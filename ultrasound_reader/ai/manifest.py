@@ -46,7 +46,8 @@ _threshold = {
         "cohort": {"type": "string"},
         "operating_point": {
             "type": "object",
-            "properties": {"sensitivity": _prob, "specificity": _prob, "youden": {"type": "number", "minimum": -1, "maximum": 1},
+            "properties": {"sensitivity": _prob, "specificity": _prob,
+                           "youden": {"type": "number", "minimum": -1, "maximum": 1},
                            "n": {"type": "integer", "minimum": 0}},
             "additionalProperties": True,
         },
