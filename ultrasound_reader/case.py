@@ -86,9 +86,13 @@ class ImageRef:
     def __post_init__(self) -> None:
         if self.role not in IMAGE_ROLES:
             raise UserError(f"image {self.file}: role {self.role!r} is not one of {IMAGE_ROLES}")
-        if int(self.frame) < 0:
+        try:
+            frame = int(self.frame)
+        except (TypeError, ValueError):
+            raise UserError(f"image {self.file}: frame {self.frame!r} is not a whole number") from None
+        if frame < 0:
             raise UserError(f"image {self.file}: frame {self.frame} is negative")
-        self.frame = int(self.frame)
+        self.frame = frame
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 The analyzer checks the case against the bundle (task, ROIs, image count), reads
 the frames the ROIs were drawn on, and hands over to the task's pipeline (fll.py,
-soft_tissue.py). It reports progress through a callback, stops between steps when
+soft_tissue.py) through the task table ``PIPELINES``; what the pipelines share lives
+in context.py. It reports progress through a callback, stops between steps when
 the cancel token is set (raising CancelledError: a cancelled run has no result), and
 stamps the result with the request id so a late result never lands on another case.
 
@@ -22,9 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ultrasound_reader.ai.bundle import Bundle, load_bundle
-from ultrasound_reader.ai.context import (  # noqa: F401  (re-exported: the names scripts know)
-    FrameSource, Progress, RunContext, _CineFrames, decide, lesion_size, looks_cystic,
-)
+from ultrasound_reader.ai.context import FrameSource, Progress, RunContext, _CineFrames
 from ultrasound_reader.case import AnalysisResult, Case
 from ultrasound_reader.errors import UserError
 
