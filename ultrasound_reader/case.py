@@ -129,8 +129,10 @@ class Roi:
             raise UserError(
                 f"ROI {self.id}: a {self.shape} needs at least {need} points, got {len(self.points)}"
             )
-        self.frame = int(self.frame)
-        self.image = int(self.image)
+        try:
+            self.frame, self.image = int(self.frame), int(self.image)
+        except (TypeError, ValueError):
+            raise UserError(f"ROI {self.id}: image and frame must be whole numbers") from None
 
     # -- geometry (image pixels) ------------------------------------------------
     def outline(self, n_ellipse: int = 64) -> np.ndarray:
