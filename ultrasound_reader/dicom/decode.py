@@ -140,6 +140,10 @@ class FrameDecoder:
             missing = "; ".join(self._decoder.missing_dependencies) or "no decoder plugin"
             raise UserError(f"{path}: cannot decode transfer syntax {ts.name}: {missing}")
         self._plugins = decoding_plugins(self._decoder) if ts.is_encapsulated else [""]
+        if "ExtendedOffsetTable" in ds and "ExtendedOffsetTableLengths" not in ds:
+            # Not used for decoding (frames.py locates frames); pydicom would trip over it.
+            ds = ds.copy()
+            del ds.ExtendedOffsetTable
         self._opts: dict[str, Any] = as_pixel_options(ds)
         self._opts["number_of_frames"] = 1
         self._opts["transfer_syntax_uid"] = ts

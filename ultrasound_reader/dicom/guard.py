@@ -44,6 +44,7 @@ class _ToDebug(logging.Filter):
 
 
 _FILTER = _ToDebug()
+_seen_loggers = [0]  # size of the logger registry when the filter was last attached
 
 
 def quiet_pydicom() -> None:
@@ -52,9 +53,15 @@ def quiet_pydicom() -> None:
     Idempotent and cheap: called on every open, because test runners and
     applications reset the warning filters.
     """
-    pd_log = logging.getLogger("pydicom")
-    if _FILTER not in pd_log.filters:
-        pd_log.addFilter(_FILTER)
+    # A logger's filters do not see its children's records: attach to pydicom's every logger.
+    manager = logging.Logger.manager
+    if len(manager.loggerDict) != _seen_loggers[0]:
+        _seen_loggers[0] = len(manager.loggerDict)
+        for name in ["pydicom", *list(manager.loggerDict)]:
+            if name == "pydicom" or name.startswith("pydicom."):
+                logger = logging.getLogger(name)
+                if _FILTER not in logger.filters:
+                    logger.addFilter(_FILTER)
     # pydicom's warn_and_log() logs each warning and warns it; keep the log record only.
     warnings.filterwarnings("ignore", module=r"pydicom(\.|$)")
     # Warnings pydicom attributes to its caller (stacklevel) land in this package.
@@ -81,8 +88,8 @@ def untrusted(path: Path | str, action: str) -> Iterator[None]:
     except (UserError, CancelledError):
         raise
     except MemoryError:
-        raise UserError(f"{path}: cannot {action}: not enough memory (the file asks for more "
-                        "than this machine can give)") from None
+        raise UserError(f"{path}: cannot {action}: not enough memory (a length or size in the "
+                        "file asks for more than can be allocated)") from None
     except Exception as exc:
         log.debug("%s: cannot %s", path, action, exc_info=True)
         raise UserError(f"{path}: cannot {action}: {_reason(exc)}") from None
