@@ -3,7 +3,7 @@
 ``python -m ultrasound_reader.dicom.fuzz --files N --seed S [--jobs J] [--code-root DIR]``
 
 Each mutated file goes through what a reader does with it: ``open_cine(path)``, the
-first and the last frame, then the ``inspect`` sub-command in the same process
+first and the last frame, then ``inspect FILE --out PNG`` (header and frame 0) in the same process
 (stderr captured at the file-descriptor level, so C libraries and logging handlers
 are seen too). The work runs in persistent worker subprocesses (one interpreter
 start per crash, not per file) with an address-space limit (``resource.setrlimit``),
@@ -54,7 +54,8 @@ from pathlib import Path
 OUTCOMES = ("refused", "opened", "crash", "hang", "memory", "foreign")
 BAD = ("crash", "hang", "memory", "foreign")
 _REPO = Path(__file__).resolve().parents[2]
-_SHARED = _REPO.parent / "shared" / "dicom-samples"
+_SHARED = next((d for d in (_REPO.parent / "shared" / "dicom-samples", _REPO / "shared" / "dicom-samples")
+                if d.is_dir()), _REPO.parent / "shared" / "dicom-samples")
 _DEMO = _REPO / "resources" / "demo"
 
 
@@ -336,6 +337,8 @@ def worker_main(mem_mib: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     err_file = tempfile.TemporaryFile()
+    png_dir = tempfile.TemporaryDirectory(prefix="dicom-fuzz-png-")
+    png = os.path.join(png_dir.name, "frame.png")
     saved_err = os.dup(2)
     out.write("ready\n")
     for line in sys.stdin:
@@ -367,7 +370,7 @@ def worker_main(mem_mib: int) -> None:
                 result["detail"] = f"{type(exc).__module__}.{type(exc).__name__} at {where}: {str(exc)[:200]}"
             # The CLI: its own answer (exit 0/1, never 2) and its stderr.
             try:
-                rc = cli.main(["inspect", path])
+                rc = cli.main(["inspect", path, "--out", png])  # header and frame 0, as a user would
             except MemoryError:
                 rc = -1
             result["inspect_rc"] = rc
