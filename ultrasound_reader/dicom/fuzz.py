@@ -18,8 +18,9 @@ Outcomes, one per file:
 * ``memory``   – ``MemoryError`` under the address-space limit
 * ``foreign``  – any other exception type, or ``inspect`` answering "internal error"
 
-A refusal or an answer is also checked for *noise* (counted apart): stderr of more
-than one line, more than 600 characters, or control characters in it.
+A refusal or an answer is also checked for *noise* (counted apart, see
+:func:`is_noisy`): Python warnings or log lines beside the CLI's one line, more
+than 600 characters, or control characters.
 
 Mutators (one or two per file, chosen by a seeded RNG per file index, so file k of
 seed S is always the same): byte flips, truncation, length fields of elements and
@@ -458,6 +459,22 @@ class Worker:
         self._kill()
 
 
+_CHATTER = ("Warning", "WARNING", "ERROR", "Traceback", "error")
+
+
+def is_noisy(result: dict) -> bool:
+    """Stderr beyond the CLI's one line for a refusal: Python warnings/log lines, long or control text.
+
+    libjpeg-turbo's own one-line remarks on corrupt entropy data ("Corrupt JPEG data: ...",
+    printed by the C library behind OpenCV, which offers no switch) are not counted.
+    """
+    if result.get("stderr_ctrl") or result.get("stderr_chars", 0) > 600:
+        return True
+    others = [line for line in result.get("stderr_head", "").splitlines()
+              if not line.startswith("ultrasound-reader inspect: error: ")]
+    return any(w in line for line in others for w in _CHATTER)
+
+
 @dataclass
 class Campaign:
     tried: int = 0
@@ -471,7 +488,7 @@ class Campaign:
         self.tried += 1
         outcome = result["outcome"]
         self.outcomes[outcome] += 1
-        if result.get("stderr_lines", 0) > 1 or result.get("stderr_chars", 0) > 600 or result.get("stderr_ctrl"):
+        if is_noisy(result):
             self.noisy += 1
             self.examples.setdefault("noisy", [])
             if len(self.examples["noisy"]) < 5:
