@@ -299,3 +299,26 @@ def test_big_endian_palette_matches_dcmtk(dicom_samples, tmp_path, capsys):
 def test_dcmtk_tools_are_installed():
     for tool in ("dcmconv", "dcm2pnm", "dcmcjpeg"):
         assert shutil.which(tool), f"{tool} (Debian package dcmtk) is needed by these tests"
+
+
+def test_deflate_bomb_is_refused_before_inflating(native, tmp_path, monkeypatch):
+    """A deflated dataset that inflates beyond the cap is refused by a streaming count."""
+    import zlib
+
+    from ultrasound_reader.dicom import header
+
+    data = native.read_bytes()
+    glen = struct.unpack_from("<L", data, 140)[0]
+    pos = data.index(b"\x02\x00\x10\x00UI")
+    length = struct.unpack_from("<H", data, pos + 6)[0]
+    uid = str(DeflatedExplicitVRLittleEndian).encode()
+    meta = data[132:pos + 6] + struct.pack("<H", len(uid)) + uid + data[pos + 8 + length:144 + glen]
+    meta = meta[:8] + struct.pack("<L", len(meta) - 12) + meta[12:]
+    body = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    bomb = body.compress(b"\x00" * (8 << 20)) + body.flush()  # 8 MiB of zeros in a few KiB
+    path = tmp_path / "bomb.dcm"
+    path.write_bytes(data[:132] + meta + bomb)
+    assert path.stat().st_size < 64 << 10
+    monkeypatch.setattr(header, "MAX_INFLATED_BYTES", 4 << 20)
+    with pytest.raises(UserError, match="inflates to more than 4 MiB"):
+        open_cine(path)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import os
 import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,6 +92,8 @@ def read_header(path: Path) -> tuple[Dataset, PixelLayout]:
     if kind != "dicom":
         raise UserError(f"{path}: not a DICOM file (no 'DICM' marker)")
     quiet_pydicom()
+    with untrusted(path, "read the DICOM header"):
+        _check_deflated_size(path)  # pydicom inflates the whole dataset to read even the header
     with untrusted(path, "read the DICOM header"):  # zlib.error, BytesLengthException, ...
         try:
             with open(path, "rb") as f:
@@ -171,6 +174,36 @@ def read_header(path: Path) -> tuple[Dataset, PixelLayout]:
         raise UserError(f"{path}: file is truncated: pixel data needs {length} bytes, "
                         f"only {max(0, file_size - value_offset)} present")
     return ds, PixelLayout(ts, value_offset, length, file_size, vr=vr)
+
+
+# Largest dataset we agree to inflate from a deflated file (a small file can inflate to many GB).
+MAX_INFLATED_BYTES = 1 << 30
+_DEFLATED_UID = str(DeflatedExplicitVRLittleEndian).encode()
+
+
+def _check_deflated_size(path: Path) -> None:
+    """For a deflated file, count the inflated size in a streaming pass; refuse a zip bomb."""
+    with open(path, "rb") as f:
+        head = f.read(144)
+        if len(head) < 144 or head[128:132] != b"DICM" or head[132:138] != b"\x02\x00\x00\x00UL":
+            return  # no File Meta group length: pydicom copes or refuses; deflate needs the meta
+        (group_length,) = struct.unpack_from("<L", head, 140)
+        meta = f.read(min(group_length, 1 << 16))
+        if _DEFLATED_UID not in meta:
+            return
+        f.seek(144 + group_length)
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        total = 0
+        while not inflater.eof:
+            chunk = f.read(1 << 20)
+            if not chunk:
+                break
+            while chunk:
+                total += len(inflater.decompress(chunk, 1 << 24))
+                if total > MAX_INFLATED_BYTES:
+                    raise UserError(f"{path}: deflated data inflates to more than "
+                                    f"{MAX_INFLATED_BYTES >> 20} MiB; refused")
+                chunk = inflater.unconsumed_tail
 
 
 def _read_full(path: Path) -> Dataset:
