@@ -126,7 +126,7 @@ class FrameDecoder:
         if expected != self.samples:
             raise UserError(f"{path}: PhotometricInterpretation {self.photometric} needs SamplesPerPixel "
                             f"{expected}, the header says {self.samples}")
-        if self.planar not in (0, 1):
+        if self.samples == 3 and self.planar not in (0, 1):
             raise UserError(f"{path}: PlanarConfiguration {self.planar} is not 0 or 1")
         frame_bytes = self.rows * self.columns * self.samples * max(self.bits_allocated // 8, 1)
         if frame_bytes > MAX_FRAME_BYTES:
@@ -303,7 +303,7 @@ class DisplayMap:
                 lo_v, hi_v = float(values.min()), float(values.max())
                 steps.append(f"full {bits}-bit range {lo_v:g}..{hi_v:g}")
             out = (values - lo_v) / max(hi_v - lo_v, 1e-9) * 255.0
-        self.description = ", ".join(steps[-1:] if not steps[:-1] else [steps[-1]] + steps[:-1])
+        self.description = ", ".join([steps[-1], *steps[:-1]])  # the VOI first, then the modality step
         self._lut = np.clip(np.rint(np.nan_to_num(out)), 0, 255).astype(np.uint8)
 
     def apply(self, arr: np.ndarray) -> np.ndarray:
@@ -338,11 +338,15 @@ def _window(x: np.ndarray, c: float, w: float, function: str) -> np.ndarray:
 
 
 def _has_modality_lut(ds: Dataset) -> bool:
+    """A Modality LUT that changes values (an unreadable rescale counts: it is refused later)."""
     if ds.get("ModalityLUTSequence"):
         return True
-    return any(ds.get(k) not in (None, "") for k in ("RescaleSlope", "RescaleIntercept")) and \
-        (str(ds.get("RescaleSlope", 1)).strip(), str(ds.get("RescaleIntercept", 0)).strip()) not in \
-        {(a, b) for a in ("1", "1.0", "1.") for b in ("0", "0.0", "0.", "-0", "")}
+    values = [ds.get(k) for k in ("RescaleSlope", "RescaleIntercept")]
+    try:
+        slope, intercept = (default if v in (None, "") else float(v) for v, default in zip(values, (1.0, 0.0)))
+    except (TypeError, ValueError, OverflowError):
+        return True
+    return (slope, intercept) != (1.0, 0.0)
 
 
 def _has_voi(ds: Dataset) -> bool:
