@@ -8,12 +8,30 @@ shows it in a dialog and the status bar. Anything else is an internal error.
 
 from __future__ import annotations
 
+import re
+
+# Longest message shown; the rest of a runaway value quoted from a file is cut.
+MAX_MESSAGE_CHARS = 600
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def clean_text(text: object, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` on one line, control characters shown as '?', cut to ``limit`` characters.
+
+    For anything quoted from an untrusted file (a header value, a library's
+    message about it) before it reaches the terminal, a dialog or a log.
+    """
+    s = _CONTROL.sub("?", " ".join(str(text).split()))
+    if len(s) > limit:
+        s = f"{s[:limit - 30]}... ({len(s) - limit + 30} more characters)"
+    return s
+
 
 class UserError(Exception):
-    """Bad input: the message is shown to the user as is, on one line."""
+    """Bad input: the message is shown to the user as is, on one line (sanitised, capped)."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(" ".join(str(message).split()))
+        super().__init__(clean_text(message))
 
 
 class CancelledError(Exception):

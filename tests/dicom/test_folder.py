@@ -91,3 +91,30 @@ def test_dicomdir(tmp_path, gray):
     result = scan_folder(cd)
     assert len(result.series) == 1
     assert [reason for _, reason in result.problems] == ["listed in DICOMDIR but missing"]
+
+
+def test_hostile_dicomdir_does_not_stop_the_scan(tmp_path, gray):
+    """A record pointing outside the folder is refused; an unreadable record (unknown VR,
+    raised lazily by pydicom) leaves the plain folder scan to find the files."""
+    from pydicom import dcmread
+    from pydicom.fileset import FileSet
+
+    fs = FileSet()
+    for k in range(2):
+        fs.add(dcmread(write_dicom(tmp_path / "src" / f"{k}.dcm", gray, series_description=f"PHANTOM s{k}")))
+    cd = tmp_path / "cd"
+    fs.write(cd)
+    outside = write_dicom(tmp_path / "outside.dcm", gray, series_description="PHANTOM outside")
+    ds = dcmread(cd / "DICOMDIR")
+    image = next(r for r in ds.DirectoryRecordSequence if r.DirectoryRecordType == "IMAGE")
+    image.ReferencedFileID = ["..", outside.name]
+    ds.save_as(cd / "DICOMDIR", enforce_file_format=False)
+    result = scan_folder(cd)
+    assert any("outside its folder" in reason for _, reason in result.problems)
+    assert all(i.path.resolve().is_relative_to(cd.resolve()) for s in result.series for i in s.instances)
+
+    data = (cd / "DICOMDIR").read_bytes()
+    (cd / "DICOMDIR").write_bytes(data.replace(b"\x04\x00\x00\x15CS", b"\x04\x00\x00\x15ZZ"))
+    result = scan_folder(cd)
+    assert any("unreadable DICOMDIR" in reason for _, reason in result.problems)
+    assert sorted(s.description for s in result.series) == ["PHANTOM s0", "PHANTOM s1"]

@@ -22,6 +22,7 @@ from ultrasound_reader.dicom.cache import DEFAULT_CACHE_MIB, FrameCache, Prefetc
 from ultrasound_reader.dicom.calibration import Calibration, calibration_from_dataset
 from ultrasound_reader.dicom.decode import FrameDecoder
 from ultrasound_reader.dicom.frames import EncapsulatedFrames, NativeFrames
+from ultrasound_reader.dicom.guard import quote, untrusted
 from ultrasound_reader.dicom.header import FileReader, read_header, sniff
 from ultrasound_reader.dicom.metadata import dicom_metadata
 from ultrasound_reader.dicom.timing import FrameTiming, timing_from_dataset
@@ -112,7 +113,8 @@ class Cine:
             if arr is not None:
                 return arr
         try:
-            arr = self._decode(self._get_bytes(index), index)
+            with untrusted(self.path, f"decode frame {index}"):
+                arr = self._decode(self._get_bytes(index), index)
             arr.flags.writeable = False
             with self._lock:
                 self.decode_count += 1
@@ -221,9 +223,11 @@ def open_cine(path: str | Path, cache: FrameCache | None = None,
         kind = sniff(path)
     except OSError as exc:
         raise UserError(f"{path}: cannot read file ({exc.strerror or exc})") from None
-    if kind in ("png", "jpeg") or (kind == "unknown" and path.suffix.lower() in _IMAGE_SUFFIXES):
-        return _open_image(path, cache, cache_mib)
-    return _open_dicom(path, cache, cache_mib)
+    # One choke point for what an untrusted file makes the libraries raise (see guard.py).
+    with untrusted(path, "open the file"):
+        if kind in ("png", "jpeg") or (kind == "unknown" and path.suffix.lower() in _IMAGE_SUFFIXES):
+            return _open_image(path, cache, cache_mib)
+        return _open_dicom(path, cache, cache_mib)
 
 
 def _open_dicom(path: Path, cache: FrameCache | None, cache_mib: float) -> Cine:
@@ -234,11 +238,11 @@ def _open_dicom(path: Path, cache: FrameCache | None, cache_mib: float) -> Cine:
     raw_frames = ds.get("NumberOfFrames")
     try:
         n_frames = 1 if raw_frames in (None, "") else int(raw_frames)
-    except (TypeError, ValueError):
-        raise UserError(f"{path}: NumberOfFrames {raw_frames!r} is not a number") from None
+    except (TypeError, ValueError, OverflowError):
+        raise UserError(f"{path}: NumberOfFrames {quote(raw_frames)} is not a number") from None
     if n_frames <= 0:
         raise UserError(f"{path}: has zero frames (NumberOfFrames = {n_frames})")
-    decoder = FrameDecoder(path, ds, layout.transfer_syntax)
+    decoder = FrameDecoder(path, ds, layout.transfer_syntax, layout.vr)
     reader = FileReader(path, layout.in_memory)
     try:
         frames: NativeFrames | EncapsulatedFrames

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from ultrasound_reader.dicom.cine import Cine, open_cine
-from ultrasound_reader.errors import CancelledError, UserError
+from ultrasound_reader.dicom.guard import quiet_pydicom, quote
+from ultrasound_reader.errors import CancelledError, UserError, clean_text
 
 _SKIP_NAMES = {"DICOMDIR", "Thumbs.db", "desktop.ini"}
 
@@ -106,22 +107,25 @@ def _dicomdir_files(path: Path, problems: list[tuple[Path, str]]) -> list[Path]:
     """Files referenced by a DICOMDIR's records; missing ones become problems."""
     from pydicom import dcmread
 
-    try:
-        records = dcmread(path).DirectoryRecordSequence
-    except Exception as exc:  # a damaged DICOMDIR: the plain scan still runs
-        problems.append((path, f"unreadable DICOMDIR ({type(exc).__name__}: {exc})"))
-        return []
+    quiet_pydicom()
     files = []
-    for record in records:
-        file_id = record.get("ReferencedFileID")
-        if not file_id:
-            continue
-        parts = [file_id] if isinstance(file_id, str) else list(file_id)
-        p = path.parent.joinpath(*parts)
-        if p.exists():
-            files.append(p)
-        else:
-            problems.append((p, "listed in DICOMDIR but missing"))
+    base = path.parent.resolve()
+    try:
+        # pydicom reads records lazily: a malformed one may raise anywhere in this loop.
+        for record in dcmread(path).DirectoryRecordSequence:
+            file_id = record.get("ReferencedFileID")
+            if not file_id:
+                continue
+            parts = [str(file_id)] if isinstance(file_id, str) else [str(x) for x in file_id]
+            p = path.parent.joinpath(*parts)
+            if not p.resolve().is_relative_to(base):
+                problems.append((path, f"DICOMDIR lists {quote(file_id)}, outside its folder"))
+            elif p.exists():
+                files.append(p)
+            else:
+                problems.append((p, "listed in DICOMDIR but missing"))
+    except Exception as exc:  # a damaged DICOMDIR: the plain scan still runs
+        problems.append((path, f"unreadable DICOMDIR ({type(exc).__name__}: {clean_text(exc, 160)})"))
     return files
 
 
@@ -170,7 +174,7 @@ def scan_folder(root: str | Path,
             result.problems.append((path, _reason(str(exc), path)))
             continue
         except Exception as exc:  # an unforeseen failure in one file must not stop the scan
-            result.problems.append((path, f"cannot open ({type(exc).__name__}: {exc})"))
+            result.problems.append((path, f"cannot open ({type(exc).__name__}: {clean_text(exc, 160)})"))
             continue
         with cine:
             md = cine.metadata

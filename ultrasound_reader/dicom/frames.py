@@ -56,6 +56,12 @@ class EncapsulatedFrames:
         if length and layout.value_offset + 8 + length > self._end:
             raise UserError(f"{self.path}: file is truncated in the pixel data offset table")
         self._first = layout.value_offset + 8 + length  # first fragment's item tag
+        # Every frame needs at least one item (8-byte header): a NumberOfFrames beyond that is
+        # refused now, before anything (timing, prefetch, the GUI) is sized by it.
+        most = max(0, self._end - self._first) // 8
+        if n_frames > most:
+            raise UserError(f"{self.path}: NumberOfFrames {n_frames} is more than the pixel data can hold "
+                            f"({most} fragment(s) at most in {max(0, self._end - self._first)} bytes)")
         # Frame i -> (start offset of its first item, end offset or None when unknown yet).
         self._spans: list[tuple[int, int | None]] | None = None
         if extended_offsets and extended_lengths:

@@ -9,8 +9,10 @@ calibration.
 
 from __future__ import annotations
 
+import itertools
 import os
 import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
+from ultrasound_reader.dicom.guard import quiet_pydicom, quote, untrusted
 from ultrasound_reader.errors import UserError
 
 # SOP classes that hold no image (reports, presentation states, waveforms, key objects).
@@ -48,6 +51,7 @@ class PixelLayout:
     value_length: int | None
     file_size: int
     in_memory: bytes | None = None
+    vr: str | None = None  # the pixel data element's VR when the file states it (explicit VR)
 
     @property
     def encapsulated(self) -> bool:
@@ -87,15 +91,24 @@ def read_header(path: Path) -> tuple[Dataset, PixelLayout]:
     kind = sniff(path)
     if kind != "dicom":
         raise UserError(f"{path}: not a DICOM file (no 'DICM' marker)")
-    try:
-        with open(path, "rb") as f:
-            ds = pydicom.dcmread(f, stop_before_pixels=True, force=True)
-            pixel_pos = f.tell()
-            tag_bytes = f.read(12)
-    except InvalidDicomError as exc:
-        raise UserError(f"{path}: not a valid DICOM file ({exc})") from None
-    except (EOFError, struct.error, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise UserError(f"{path}: truncated or corrupt DICOM header ({type(exc).__name__})") from None
+    quiet_pydicom()
+    with untrusted(path, "read the DICOM header"):
+        _check_deflated_size(path)  # pydicom inflates the whole dataset to read even the header
+    with untrusted(path, "read the DICOM header"):  # zlib.error, BytesLengthException, ...
+        try:
+            with open(path, "rb") as f:
+                ds = pydicom.dcmread(f, stop_before_pixels=True, force=True)
+                pixel_pos = f.tell()
+                tag_bytes = f.read(12)
+        except InvalidDicomError as exc:
+            raise UserError(f"{path}: not a valid DICOM file ({quote(exc, 160)})") from None
+        except (EOFError, struct.error, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise UserError(f"{path}: truncated or corrupt DICOM header ({type(exc).__name__})") from None
+    # pydicom converts elements lazily and raises for a bad one when it is first read,
+    # anywhere; read them all now, so that a malformed header fails here, once.
+    with untrusted(path, "read the DICOM header"):
+        for elem in itertools.chain(getattr(ds, "file_meta", Dataset()).iterall(), ds.iterall()):
+            pass
 
     meta = getattr(ds, "file_meta", None)
     ts = meta.get("TransferSyntaxUID") if meta is not None else None
@@ -104,7 +117,7 @@ def read_header(path: Path) -> tuple[Dataset, PixelLayout]:
         ts = ImplicitVRLittleEndian
     ts = UID(str(ts))
     if not ts.is_transfer_syntax:
-        raise UserError(f"{path}: unknown transfer syntax {ts}")
+        raise UserError(f"{path}: unknown transfer syntax {quote(ts)}")
 
     sop = str(ds.get("SOPClassUID", ""))
     modality = str(ds.get("Modality", ""))
@@ -134,12 +147,15 @@ def read_header(path: Path) -> tuple[Dataset, PixelLayout]:
         raise UserError(f"{path}: holds {_OTHER_PIXEL_TAGS[(group, elem)]}, which is not supported")
     if (group, elem) != _PIXEL_DATA_TAG:
         raise UserError(f"{path}: has no pixel data (not an image)")
+    vr: str | None = None
     if ts.is_implicit_VR:
         (length,) = struct.unpack(endian + "L", tag_bytes[4:8])
         value_offset = pixel_pos + 8
     else:
-        vr = tag_bytes[4:6]
-        if vr in (b"OB", b"OW", b"UN", b"OV", b"OL", b"OD", b"OF", b"UT", b"SQ", b"UC", b"UR"):
+        vr = tag_bytes[4:6].decode("latin-1")
+        if vr not in ("OB", "OW"):
+            vr = None
+        if tag_bytes[4:6] in (b"OB", b"OW", b"UN", b"OV", b"OL", b"OD", b"OF", b"UT", b"SQ", b"UC", b"UR"):
             if len(tag_bytes) < 12:
                 raise UserError(f"{path}: truncated at the pixel data element")
             (length,) = struct.unpack(endian + "L", tag_bytes[8:12])
@@ -151,20 +167,48 @@ def read_header(path: Path) -> tuple[Dataset, PixelLayout]:
         if not ts.is_encapsulated:
             raise UserError(f"{path}: pixel data has undefined length but transfer syntax "
                             f"{ts.name} is not compressed")
-        return ds, PixelLayout(ts, value_offset, None, file_size)
+        return ds, PixelLayout(ts, value_offset, None, file_size, vr=vr)
     if ts.is_encapsulated:
         raise UserError(f"{path}: compressed transfer syntax {ts.name} but pixel data is not encapsulated")
     if value_offset + length > file_size:
         raise UserError(f"{path}: file is truncated: pixel data needs {length} bytes, "
                         f"only {max(0, file_size - value_offset)} present")
-    return ds, PixelLayout(ts, value_offset, length, file_size)
+    return ds, PixelLayout(ts, value_offset, length, file_size, vr=vr)
+
+
+# Largest dataset we agree to inflate from a deflated file (a small file can inflate to many GB).
+MAX_INFLATED_BYTES = 1 << 30
+_DEFLATED_UID = str(DeflatedExplicitVRLittleEndian).encode()
+
+
+def _check_deflated_size(path: Path) -> None:
+    """For a deflated file, count the inflated size in a streaming pass; refuse a zip bomb."""
+    with open(path, "rb") as f:
+        head = f.read(144)
+        if len(head) < 144 or head[128:132] != b"DICM" or head[132:138] != b"\x02\x00\x00\x00UL":
+            return  # no File Meta group length: pydicom copes or refuses; deflate needs the meta
+        (group_length,) = struct.unpack_from("<L", head, 140)
+        meta = f.read(min(group_length, 1 << 16))
+        if _DEFLATED_UID not in meta:
+            return
+        f.seek(144 + group_length)
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        total = 0
+        while not inflater.eof:
+            chunk = f.read(1 << 20)
+            if not chunk:
+                break
+            while chunk:
+                total += len(inflater.decompress(chunk, 1 << 24))
+                if total > MAX_INFLATED_BYTES:
+                    raise UserError(f"{path}: deflated data inflates to more than "
+                                    f"{MAX_INFLATED_BYTES >> 20} MiB; refused")
+                chunk = inflater.unconsumed_tail
 
 
 def _read_full(path: Path) -> Dataset:
-    try:
+    with untrusted(path, "read the deflated DICOM data"):
         return pydicom.dcmread(path, force=True)
-    except Exception as exc:  # pydicom raises many kinds for corrupt data
-        raise UserError(f"{path}: cannot read DICOM data ({type(exc).__name__}: {exc})") from None
 
 
 class FileReader:

@@ -30,10 +30,16 @@ from pydicom.uid import (
     generate_uid,
 )
 
-US_IMAGE = UID("1.2.840.10008.5.1.4.1.1.6.1")
-US_MULTIFRAME = UID("1.2.840.10008.5.1.4.1.1.3.1")
-SECONDARY_CAPTURE = UID("1.2.840.10008.5.1.4.1.1.7")
-ENHANCED_US_VOLUME = UID("1.2.840.10008.5.1.4.1.1.6.2")
+from ultrasound_reader.dicom.writing import (  # re-exported: tests import them from here
+    ENHANCED_US_VOLUME,
+    SECONDARY_CAPTURE,
+    US_IMAGE,
+    US_MULTIFRAME,
+    jpeg_frame,
+)
+
+__all__ = ["ENHANCED_US_VOLUME", "SECONDARY_CAPTURE", "US_IMAGE", "US_MULTIFRAME", "speckle_frames",
+           "transcode_gdcm", "write_dicom"]
 
 
 def speckle_frames(n: int, rows: int = 480, columns: int = 640, color: bool = False,
@@ -70,18 +76,7 @@ def speckle_frames(n: int, rows: int = 480, columns: int = 640, color: bool = Fa
 
 
 def _jpeg_frames(frames: np.ndarray, quality: int) -> list[bytes]:
-    import cv2
-
-    params = [cv2.IMWRITE_JPEG_QUALITY, quality,
-              cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422]
-    encoded = []
-    for frame in frames:
-        img = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR) if frame.ndim == 3 else frame
-        ok, buf = cv2.imencode(".jpg", img, params)
-        if not ok:
-            raise RuntimeError("OpenCV could not encode a JPEG frame")
-        encoded.append(buf.tobytes())
-    return encoded
+    return [jpeg_frame(frame, quality) for frame in frames]
 
 
 def _native_bytes(frames: np.ndarray, photometric: str, planar: int, big_endian: bool) -> bytes:

@@ -28,7 +28,7 @@ class FrameTiming:
         """Milliseconds from frame 0 to frame ``index``, or None when unknown."""
         if self.frame_times_ms is not None and 0 <= index < len(self.frame_times_ms):
             return self.frame_times_ms[index]
-        return index * 1000.0 / self.fps if self.fps else None
+        return index * 1000.0 / self.fps if self.fps else None  # constant rate
 
 
 def _positive(value: Any) -> float | None:
@@ -41,19 +41,20 @@ def _positive(value: Any) -> float | None:
 
 def timing_from_dataset(ds: Any, n_frames: int) -> FrameTiming:
     ft = _positive(ds.get("FrameTime"))
+    # A constant rate needs no table (NumberOfFrames comes from the file: nothing is sized by it).
     if ft is not None:
-        return FrameTiming(1000.0 / ft, tuple(float(i * ft) for i in range(n_frames)), "FrameTime")
+        return FrameTiming(1000.0 / ft, None, "FrameTime")
     vector = ds.get("FrameTimeVector")
     if vector is not None:
         try:
             v = np.asarray([float(x) for x in (vector if not isinstance(vector, (int, float)) else [vector])])
         except (TypeError, ValueError):
             v = np.zeros(0)
-        if len(v) == n_frames and n_frames > 1 and np.all(v[1:] > 0):
+        if len(v) == n_frames and n_frames > 1 and np.all(np.isfinite(v)) and np.all(v[1:] > 0):
             times = np.cumsum(np.concatenate([[0.0], v[1:]]))
             return FrameTiming(1000.0 / float(np.mean(v[1:])), tuple(float(t) for t in times), "FrameTimeVector")
     for key in ("CineRate", "RecommendedDisplayFrameRate"):
         fps = _positive(ds.get(key))
         if fps is not None:
-            return FrameTiming(fps, tuple(float(i * 1000.0 / fps) for i in range(n_frames)), key)
+            return FrameTiming(fps, None, key)
     return FrameTiming(None, None, None)

@@ -261,7 +261,8 @@ def make_soft_tissue(seed: int, index: int, out_dir: Path, options: Options = Op
                   patient_age=int(f.age or 0), study_date=date, study_time=time_,
                   accession=f"PHS{seed % 10000:04d}{index:05d}", study_description="PHANTOM soft-tissue ultrasound",
                   body_part=body, institution=f"PHANTOM CENTRE {style.centre}", manufacturer=style.manufacturer,
-                  model=style.model, transducer=probe.name)
+                  model=style.model, transducer=probe.name,
+                  laterality="RL"[index % 2])  # a side for paired body parts (no draw: streams unchanged)
     tissue = Region(fov, 1, geom.mm_per_px, geom.origin_px)
     write_us(folder / "bmode.dcm", [gray],
              Header(f"{seed}/soft/{index}/bmode", series_description="PHANTOM B-mode", series_number=1, **common),

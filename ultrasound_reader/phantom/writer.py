@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import cv2
 import numpy as np
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.encaps import encapsulate
@@ -33,11 +32,13 @@ from pydicom.uid import (
 )
 
 from ultrasound_reader import __version__
+from ultrasound_reader.dicom.writing import US_IMAGE, US_MULTIFRAME, jpeg_frame
 
-US_IMAGE = UID("1.2.840.10008.5.1.4.1.1.6.1")
-US_MULTIFRAME = UID("1.2.840.10008.5.1.4.1.1.3.1")
 Compression = Literal["jpeg", "rle", "none"]
 COMPRESSIONS: tuple[str, ...] = ("jpeg", "rle", "none")
+# Body Part Examined values of paired structures: their series need Laterality (Type 2C, PS3.3 C.7.3.1).
+PAIRED_BODY_PARTS = frozenset({"ARM", "LEG", "THIGH", "SHOULDER", "ELBOW", "FOREARM", "WRIST", "HAND", "HIP",
+                               "KNEE", "ANKLE", "FOOT", "BREAST", "KIDNEY", "EYE", "EAR", "CLAVICLE"})
 # Image Type value 4 (PS3.3 C.8.5.6.1.1): hex bitmap of the modes on screen.
 MODE_2D, MODE_COLOUR = 0x0001, 0x0010
 
@@ -93,6 +94,7 @@ class Header:
     model: str
     transducer: str
     modes: int = MODE_2D
+    laterality: str = ""  # "R" or "L"; written for paired body parts only ("" = unknown side)
     extra: dict = field(default_factory=dict)
 
     def uid(self, what: str) -> UID:
@@ -101,15 +103,6 @@ class Header:
     def study_uid(self) -> UID:
         # one study per case: the study UID depends on the case only, not the series
         return generate_uid(entropy_srcs=["ultrasound-reader-phantom", self.uid_key.rsplit("/", 1)[0], "study"])
-
-
-def _jpeg(frame: np.ndarray, quality: int) -> bytes:
-    params = [cv2.IMWRITE_JPEG_QUALITY, int(quality),
-              cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422]
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), params)
-    if not ok:  # pragma: no cover - OpenCV always has a JPEG encoder in our builds
-        raise RuntimeError("OpenCV could not encode a JPEG frame")
-    return buf.tobytes()
 
 
 def write_us(path: str | Path, frames: list[np.ndarray], header: Header, regions: list[Region], *,
@@ -158,6 +151,8 @@ def write_us(path: str | Path, frames: list[np.ndarray], header: Header, regions
     ds.PatientAge = f"{int(header.patient_age):03d}Y"
     ds.PatientIdentityRemoved = "NO"  # nothing to remove: it was never real
     ds.BodyPartExamined = header.body_part
+    if header.body_part in PAIRED_BODY_PARTS:
+        ds.Laterality = header.laterality
     ds.SoftwareVersions = f"ultrasound-reader {__version__} phantom"
     ds.TransducerData = [header.transducer, "", ""]
     ds.StudyInstanceUID = header.study_uid()
@@ -188,7 +183,7 @@ def write_us(path: str | Path, frames: list[np.ndarray], header: Header, regions
 
     stack = np.ascontiguousarray(np.stack(frames).astype(np.uint8))
     if compression == "jpeg":
-        encoded = [_jpeg(f, quality) for f in frames]
+        encoded = [jpeg_frame(f, quality) for f in frames]
         ds.PhotometricInterpretation = "YBR_FULL_422"
         ds.PixelData = encapsulate(encoded, has_bot=True)
         ds["PixelData"].VR = "OB"
