@@ -106,3 +106,76 @@ def one_line_error(proc: subprocess.CompletedProcess) -> str:
     assert len(lines) == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     return lines[0]
+
+
+# -- PostgreSQL: a real temporary cluster on 127.0.0.1 ---------------------------------------
+def _pg_bindir() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3])
+                   if p.parts[-3].isdigit() else 0)
+    return found[-1].parent if found else None
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    """URL prefix of a throw-away PostgreSQL cluster (initdb + pg_ctl; as user postgres when run as root)."""
+    import tempfile
+
+    bindir = _pg_bindir()
+    if bindir is None:
+        pytest.skip("PostgreSQL server binaries are not installed (.ci/run installs the postgresql package)")
+    base = Path(tempfile.mkdtemp(prefix="study-pg-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # postgres refuses to run as root
+        import pwd
+
+        pw = pwd.getpwnam("postgres")
+        os.chown(base, pw.pw_uid, pw.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+    data = base / "data"
+    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "study", "--no-sync",
+                    "-E", "UTF8"], check=True, capture_output=True)
+    opts = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50"
+    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-w", "-l", str(base / "log"),
+                    "start"], check=True, capture_output=True)
+    try:
+        yield f"postgresql://study@127.0.0.1:{port}"
+    finally:
+        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _pg_exec(server: str, sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as c:
+        c.execute(sql)
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server, soft_cohort, soft_bundle) -> str:
+    from ultrasound_reader.study.service import create_study
+
+    _pg_exec(pg_server, "CREATE DATABASE study_template")
+    create_study(f"{pg_server}/study_template", "test on postgresql", soft_cohort, soft_cohort / "truth.csv",
+                 soft_bundle, seed=5)
+    return "study_template"
+
+
+@pytest.fixture
+def pg_db(pg_server, pg_template, request) -> str:
+    import re
+
+    name = "t_" + re.sub(r"[^a-z0-9]", "_", request.node.name.lower())[:50]
+    _pg_exec(pg_server, f"DROP DATABASE IF EXISTS {name}")
+    _pg_exec(pg_server, f"CREATE DATABASE {name} TEMPLATE {pg_template}")
+    return f"{pg_server}/{name}"
