@@ -136,6 +136,9 @@ def test_analyze_cli_json_plots_and_text(read_study, tmp_path, capsys):
     assert main(["study", "analyze", "--db", db, "--json", "--plots", str(tmp_path / "plots")]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["mrmc"]["available"] and len(out["plots"]) == 2
+    kept = json.loads((tmp_path / "plots" / "results.json").read_text())
+    assert kept["mrmc"]["frrc"]["p"] == pytest.approx(out["mrmc"]["frrc"]["p"])
+    assert "MRMC (Obuchowski-Rockette" in (tmp_path / "plots" / "report.txt").read_text()
     from PIL import Image
 
     for p in out["plots"]:

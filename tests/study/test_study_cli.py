@@ -244,6 +244,7 @@ def test_database_problems_give_one_clear_line(tmp_path, soft_db, capsys, cli):
     sqlite3.connect(empty).execute("CREATE TABLE t (x)").connection.close()
     assert "not a study database" in error_line(capsys, "status", "--db", str(empty))
     assert "not supported" in error_line(capsys, "status", "--db", "mysql://u@h/db")
+    assert "database driver" in error_line(capsys, "status", "--db", "postgresql+nosuchdriver://u@127.0.0.1:1/x")
     # A newer schema is refused, naming the revision.
     call(capsys, "reader", "add", "--db", soft_db, "--id", "R1", "--years", "8")
     newer = tmp_path / "newer.db"

@@ -197,7 +197,22 @@ def analyze(db: str, plots: str | Path | None = None) -> dict[str, Any]:
         from ultrasound_reader.study.plots import write_plots
 
         result["plots"] = [str(p) for p in write_plots(result, plots)]
+        result["report"] = [str(p) for p in write_report(result, plots)]
     return result
+
+
+def write_report(result: dict[str, Any], directory: str | Path) -> list[Path]:
+    """The results a coordinator keeps: ``report.txt`` (the text report) and ``results.json``."""
+    import json
+
+    from ultrasound_reader.stats.jsonutil import jsonable
+
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    text, js = d / "report.txt", d / "results.json"
+    text.write_text(format_report(result) + "\n", encoding="utf-8")
+    js.write_text(json.dumps(jsonable(result), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    return [text, js]
 
 
 def _changes(b: pd.DataFrame) -> dict[str, int]:
@@ -349,7 +364,8 @@ def format_report(r: dict[str, Any]) -> str:
     lines.append(f"Model ({m['model']}) on the same cases: AUC {_auc_txt(m['auc'])}")
     if "at_bundle_cutoff" in m:
         b = m["at_bundle_cutoff"]
-        lines.append(f"  at the bundle's cut-off {m['bundle_cutoff']}: accuracy {_fmt(b['accuracy'])}, "
+        cut = "n/a" if m["bundle_cutoff"] is None else f"{m['bundle_cutoff']:.3f}"
+        lines.append(f"  at the bundle's cut-off {cut}: accuracy {_fmt(b['accuracy'])}, "
                      f"sensitivity {_fmt(b['sensitivity'])}, specificity {_fmt(b['specificity'])}")
         y = m.get("youden_on_these_cases", {})
         if "threshold" in y:
@@ -395,4 +411,6 @@ def format_report(r: dict[str, Any]) -> str:
     if r.get("plots"):
         lines.append("")
         lines.append("Plots: " + ", ".join(r["plots"]))
+        folder = Path(r["plots"][0]).parent
+        lines.append(f"Report kept in {folder / 'report.txt'} and {folder / 'results.json'}")
     return "\n".join(lines)

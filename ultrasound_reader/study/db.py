@@ -80,6 +80,14 @@ def busy_timeout_s() -> float:
 
 def make_engine(target: Target, write: bool = True, synchronous: str = "FULL") -> Engine:
     """An engine with the study's connection settings (SQLite pragmas, psycopg driver)."""
+    try:
+        return _make_engine(target, write, synchronous)
+    except (ImportError, ArgumentError) as exc:
+        raise UserError(f"--db: {target.label}: cannot use this database driver ({exc}); "
+                        "use postgresql:// (psycopg 3) or a SQLite path") from None
+
+
+def _make_engine(target: Target, write: bool, synchronous: str) -> Engine:
     if target.sqlite_path is None and target.url.get_backend_name() == "sqlite":
         engine = create_engine(target.url)
     elif target.sqlite_path is not None:

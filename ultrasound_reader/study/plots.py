@@ -18,6 +18,8 @@ from ultrasound_reader.study.models import EXPERIENCE_GROUPS
 
 def _sim(result: dict[str, Any]) -> str:
     s = result["study"]
+    if "SIMULATED" in s["name"].upper():
+        return ""
     return " - SIMULATED readers" if s["simulated"] or s["simulated_readers"] else ""
 
 
@@ -74,7 +76,8 @@ def plot_experience(result: dict[str, Any], path: str | Path) -> Path:
     ax.bar(x + 0.18, post, 0.36, color=_COLOURS[2], label="readers aided")
     model_acc = result["experience_groups"]["model_accuracy"]
     ax.axhline(model_acc, color="0.2", ls="--", lw=1.5, label=f"model {100 * model_acc:.1f}%")
-    ax.set_xticks(x, [f"{g}\n({len(groups[g]['readers'])} readers)" for g in labels], fontsize=8)
+    ax.set_xticks(x, [f"{g}\n({len(groups[g]['readers'])} reader{'s' if len(groups[g]['readers']) != 1 else ''})"
+                   for g in labels], fontsize=8)
     ax.set(ylim=(0, 1.05), ylabel="accuracy")
     ax.set_title(f"Accuracy by experience group (bars: 95% Clopper-Pearson CI){_sim(result)}", fontsize=9)
     ax.legend(fontsize=8, loc="lower right")
