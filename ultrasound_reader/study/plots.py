@@ -16,9 +16,10 @@ from ultrasound_reader.stats.plots import _COLOURS, _save
 from ultrasound_reader.study.models import EXPERIENCE_GROUPS
 
 
-def _sim(result: dict[str, Any]) -> str:
+def _sim(result: dict[str, Any], with_name: bool = False) -> str:
+    """' - SIMULATED readers' for titles of simulated studies (unless the study name shown says so)."""
     s = result["study"]
-    if "SIMULATED" in s["name"].upper():
+    if with_name and "SIMULATED" in s["name"].upper():
         return ""
     return " - SIMULATED readers" if s["simulated"] or s["simulated_readers"] else ""
 
@@ -53,7 +54,7 @@ def plot_reader_roc(result: dict[str, Any], path: str | Path) -> Path:
             ax.annotate("", xy=pts[1], xytext=pts[0], arrowprops={"arrowstyle": "->", "color": col, "lw": 1.2})
     ax.plot([0, 1], [0, 1], ls="--", color="0.6", lw=1)
     ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), xlabel="1 - specificity", ylabel="sensitivity")
-    ax.set_title(f"{result['study']['name']}{_sim(result)}\nreaders before (open) and after (filled) the AI; "
+    ax.set_title(f"{result['study']['name']}{_sim(result, with_name=True)}\nreaders before (open) and after (filled) the AI; "
                  "model ROC curve", fontsize=9)
     ax.set_aspect("equal")
     ax.grid(alpha=0.3)
