@@ -273,3 +273,22 @@ def test_database_problems_give_one_clear_line(tmp_path, soft_db, capsys, cli):
     line = one_line_error(proc)
     assert "locked by another process" in line and soft_db in line
     assert rows(soft_db, "SELECT count(*) FROM answer")[0][0] == 0
+
+
+def test_liver_study_stores_the_fusion_output_and_asks_no_subtype(tmp_path, capsys, liver_cohort, liver_bundle):
+    db = str(tmp_path / "liver.db")
+    rc, out, _ = call(capsys, "create", "--db", db, "--name", "fll", "--cases", str(liver_cohort), "--truth",
+                      str(liver_cohort / "truth.csv"), "--bundle", str(liver_bundle), "--json")
+    assert rc == 0 and json.loads(out)["questions"] == "liver"
+    models = {m for (m,) in rows(db, "SELECT ai_model FROM study_case")}
+    assert models <= {"LBC", "LB", "L"} and None not in models
+    assert all(cam is not None for (cam,) in rows(db, "SELECT cam FROM study_case"))  # Model^L's Grad-CAM
+    call(capsys, "reader", "add", "--db", db, "--id", "R1", "--years", "16")
+    assert "does not ask for a subtype" in error_line(
+        capsys, "answer", "--db", db, "--reader", "R1", "--case", "1", "--phase", "pre", "--malignant", "no",
+        "--likelihood", "10", "--subtype", "lipoma")
+    assert "already in study" in error_line(capsys, "reader", "add", "--db", db, "--id", "R1", "--years", "3")
+    refused = [json.loads(d)["reason"] for (d,) in rows(db, "SELECT detail FROM audit WHERE outcome='refused'")]
+    assert len(refused) == 2 and "already in study" in refused[1]
+    rc, out, _ = call(capsys, "status", "--db", db, "--json")
+    assert json.loads(out)["readers"][0]["group"] == ">15 years"

@@ -285,7 +285,17 @@ def add_reader(db: str, code: str, years: float, name: str | None = None, simula
         raise UserError(f"--id: {code!r} is not a reader id (letters, digits, '_', '.', '-'; at most 50)")
     if not 0 <= years <= 70:
         raise UserError(f"--years: {years:g} is not an experience in years (0-70)")
-    with StudyDb.open(db) as sdb, dbm.translate_errors(sdb.target), sdb.session() as s, s.begin():
+    with StudyDb.open(db) as sdb:
+        try:
+            return _add_reader(sdb, code, years, name, simulated)
+        except UserError as exc:
+            if _passes_through(exc) or "holds no study" in str(exc):
+                raise
+            raise sdb.refuse("coordinator", "reader-add", None, str(exc), {"reader": code}) from None
+
+
+def _add_reader(sdb: StudyDb, code: str, years: float, name: str | None, simulated: bool) -> dict[str, Any]:
+    with dbm.translate_errors(sdb.target), sdb.session() as s, s.begin():
         st = sdb.study(s)
         if s.scalars(select(Reader).where(Reader.study_id == st.id, Reader.code == code)).first():
             raise UserError(f"--id: reader {code} is already in study {st.name!r}")
