@@ -292,3 +292,24 @@ def test_liver_study_stores_the_fusion_output_and_asks_no_subtype(tmp_path, caps
     assert len(refused) == 2 and "already in study" in refused[1]
     rc, out, _ = call(capsys, "status", "--db", db, "--json")
     assert json.loads(out)["readers"][0]["group"] == ">15 years"
+
+
+def test_corrupt_stored_content_is_a_clear_error(soft_db, capsys):
+    """The database is untrusted input too: a damaged AI output or Grad-CAM map gives one line."""
+    call(capsys, "reader", "add", "--db", soft_db, "--id", "R1", "--years", "8")
+    call(capsys, "answer", "--db", soft_db, "--reader", "R1", "--case", "1", "--phase", "pre", "--malignant", "no",
+         "--likelihood", "10", "--concern", "1,1,50,50")
+    import io
+
+    with sqlite3.connect(soft_db) as c:
+        c.execute("UPDATE study_case SET ai_json = '[1, 2'")
+    assert "stored AI output of case" in error_line(capsys, "reveal", "--db", soft_db, "--reader", "R1", "--case", "1")
+    # A map whose header claims an enormous array: refused before anything is allocated.
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False, "shape": (10**7, 10**8)})
+    with sqlite3.connect(soft_db) as c:
+        c.execute("UPDATE study_case SET cam = ?", (buf.getvalue() + b"\0" * 64,))
+    assert "Grad-CAM map is not a 96-pixel uint8 map" in error_line(capsys, "analyze", "--db", soft_db)
+    with sqlite3.connect(soft_db) as c:
+        c.execute("UPDATE study_case SET cam = ?", (b"\x93NUMPY garbage",))
+    assert "Grad-CAM map is corrupt" in error_line(capsys, "analyze", "--db", soft_db)

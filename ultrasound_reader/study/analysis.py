@@ -25,7 +25,6 @@ This module only arranges the study's answers for them.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +40,7 @@ from ultrasound_reader.stats.readers import paired_reader_comparison
 from ultrasound_reader.stats.roc import roc_curve
 from ultrasound_reader.study.export import load_frame
 from ultrasound_reader.study.models import EXPERIENCE_GROUPS
-from ultrasound_reader.study.service import SOFT_TISSUE_SUBTYPES, StudyDb
+from ultrasound_reader.study.service import SOFT_TISSUE_SUBTYPES, StudyDb, decode_cam, parse_concern
 
 CAM_HOT = 0.5
 CONCERN_GRADES: tuple[tuple[str, float], ...] = (("complete", 0.70), ("mostly", 0.40), ("partly", 0.05),
@@ -91,11 +90,14 @@ def _subtype_truth(t: object) -> str:
     return t if t in SOFT_TISSUE_SUBTYPES else "other"
 
 
-def concern_dice(concern: str, cam_bbox: str, cam: bytes) -> float:
+def concern_dice(concern: str, cam_bbox: str, cam: bytes, where: str = "study database") -> float:
     """Dice coefficient of a box ``x0,y0,x1,y1`` and the Grad-CAM hot region, in image pixels."""
-    heat = np.load(io.BytesIO(cam), allow_pickle=False).astype(np.float32) / 255.0
-    x0, y0, x1, y1 = (float(v) for v in cam_bbox.split(","))
-    cx0, cy0, cx1, cy1 = (float(v) for v in concern.split(","))
+    decoded = decode_cam(cam, cam_bbox, where)
+    assert decoded is not None
+    heat, (x0, y0, x1, y1) = decoded
+    box = parse_concern(concern)
+    assert box is not None
+    cx0, cy0, cx1, cy1 = box
     h, w = heat.shape
     sx, sy = (x1 - x0) / w, (y1 - y0) / h  # image pixels per map pixel
     hot = heat >= CAM_HOT * float(heat.max()) if heat.max() > 0 else np.zeros_like(heat, bool)
@@ -311,7 +313,7 @@ def _concern(w: pd.DataFrame, cases: pd.DataFrame) -> dict[str, Any]:
         c = cam.loc[row["case_id"]]
         if not isinstance(c["cam_bbox"], str) or c["cam"] is None:
             continue
-        dice = concern_dice(box, c["cam_bbox"], c["cam"])
+        dice = concern_dice(box, c["cam_bbox"], c["cam"], where=f"case {row['case_id']}")
         grade = concern_grade(dice)
         table.setdefault(row["reader"], {g: 0 for g, _ in CONCERN_GRADES})[grade] += 1
         rows.append({"reader": row["reader"], "case_id": row["case_id"], "phase": phase, "dice": dice,

@@ -14,7 +14,6 @@ the analysis report and its plots.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +29,12 @@ SIM_READERS = (("SIM-R1", 3, 2.2, 0.6), ("SIM-R2", 8, 1.8, 0.45), ("SIM-R3", 12,
 
 def _box_near(rng: np.random.Generator, bbox: str | None, cam: bytes | None, skill: float) -> str | None:
     """A simulated area of concern: the Grad-CAM's hot box, shifted and resized by chance."""
-    if not bbox or cam is None:
+    from ultrasound_reader.study.service import decode_cam
+
+    decoded = decode_cam(cam, bbox, "demo")
+    if decoded is None:
         return None
-    heat = np.load(io.BytesIO(cam), allow_pickle=False).astype(float)
-    x0, y0, x1, y1 = (float(v) for v in bbox.split(","))
+    heat, (x0, y0, x1, y1) = decoded
     h, w = heat.shape
     ys, xs = np.nonzero(heat >= 0.5 * heat.max()) if heat.max() > 0 else (np.arange(h), np.arange(w))
     sx, sy = (x1 - x0) / w, (y1 - y0) / h

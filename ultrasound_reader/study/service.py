@@ -170,6 +170,34 @@ def cam_map(result: Any) -> tuple[str | None, bytes | None]:
     return f"{x0},{y0},{x1},{y1}", buf.getvalue()
 
 
+def decode_cam(blob: bytes | None, bbox: str | None, where: str) -> tuple[np.ndarray, tuple[float, ...]] | None:
+    """The stored Grad-CAM map (float32 in [0, 1]) and its image box, validated (the database is untrusted)."""
+    if blob is None or bbox is None:
+        return None
+    if len(blob) > 1 << 20:
+        raise UserError(f"{where}: stored Grad-CAM map is too large ({len(blob)} bytes)")
+    fmt = np.lib.format
+    try:
+        # The header is checked before any array is made: np.load would allocate whatever shape it claims.
+        fh = io.BytesIO(blob)
+        version = fmt.read_magic(fh)
+        read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, fortran, dtype = read_header(fh)
+        box = tuple(float(v) for v in bbox.split(","))
+    except (ValueError, EOFError, OSError, TypeError) as exc:
+        raise UserError(f"{where}: stored Grad-CAM map is corrupt ({exc})") from None
+    if (dtype != np.uint8 or fortran or len(shape) != 2 or not 0 < max(shape) <= CAM_MAX_SIDE
+            or min(shape) < 1):
+        raise UserError(f"{where}: stored Grad-CAM map is not a {CAM_MAX_SIDE}-pixel uint8 map")
+    data = blob[fh.tell():]
+    if len(data) != shape[0] * shape[1]:
+        raise UserError(f"{where}: stored Grad-CAM map is corrupt (truncated)")
+    heat = np.frombuffer(data, np.uint8).reshape(shape)
+    if len(box) != 4 or not all(np.isfinite(box)) or box[2] <= box[0] or box[3] <= box[1]:
+        raise UserError(f"{where}: stored Grad-CAM box {bbox!r} is not x0,y0,x1,y1")
+    return heat.astype(np.float32) / 255.0, box
+
+
 def reader_view_of(result: Any) -> dict[str, Any]:
     """The AI output as stored and shown: no case id, no request id, no timings."""
     d = result.to_dict()
@@ -198,6 +226,8 @@ def create_study(db: str, name: str, cases_dir: str | Path, truth_csv: str | Pat
     """Make a study: cases, truth, and the AI output of every case computed once with the bundle."""
     if not name or not name.strip() or len(name) > 200:
         raise UserError("--name: give the study a name (1-200 characters)")
+    if seed < 0 or seed >= 2**31:
+        raise UserError(f"--seed: {seed} must be 0 to 2147483647")
     if design not in DESIGNS:
         raise UserError(f"--design: {design!r} is not sequential or crossover")
     if washout_days is None:
@@ -285,6 +315,8 @@ def add_reader(db: str, code: str, years: float, name: str | None = None, simula
         raise UserError(f"--id: {code!r} is not a reader id (letters, digits, '_', '.', '-'; at most 50)")
     if not 0 <= years <= 70:
         raise UserError(f"--years: {years:g} is not an experience in years (0-70)")
+    if name is not None and len(name) > 200:
+        raise UserError("--name: at most 200 characters")
     with StudyDb.open(db) as sdb:
         try:
             return _add_reader(sdb, code, years, name, simulated)
@@ -562,7 +594,17 @@ def reveal(db: str, code: str, position: int, *, now: Callable[[], datetime] = u
             raise sdb.refuse(code, "reveal", position, str(exc)) from None
         return {"study": st.name, "reader": code, "case": position, "revealed_at": revealed_at.isoformat(),
                 "bundle": {"name": st.bundle_name, "version": st.bundle_version, "sha256": st.bundle_sha256},
-                "ai": json.loads(sc.ai_json), "not_for_clinical_use": True}
+                "ai": _ai_output(sc, sdb.target.label), "not_for_clinical_use": True}
+
+
+def _ai_output(sc: StudyCase, label: str) -> dict[str, Any]:
+    try:
+        out = json.loads(sc.ai_json)
+    except (TypeError, ValueError):
+        out = None
+    if not isinstance(out, dict):
+        raise UserError(f"study database {label}: the stored AI output of case {sc.position} is corrupt")
+    return out
 
 
 # -- status --------------------------------------------------------------------------------
