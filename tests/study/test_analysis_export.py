@@ -165,9 +165,9 @@ def _cam(heat: np.ndarray) -> bytes:
 
 
 def test_concern_overlap_grades():
-    heat = np.zeros((50, 100))
+    heat = np.zeros((48, 96))
     heat[10:30, 20:60] = 1.0  # hot region: x 20-60, y 10-30 in map pixels
-    cam, bbox = _cam(heat), "100,200,300,300"  # the map covers x 100-300, y 200-300: 2 image px per map px
+    cam, bbox = _cam(heat), "100,200,292,296"  # the map covers x 100-292, y 200-296: 2 image px per map px
     assert concern_dice("140,220,220,260", bbox, cam) == pytest.approx(1.0)  # the hot region exactly
     assert concern_grade(1.0) == "complete"
     half = concern_dice("140,220,180,260", bbox, cam)  # half of it: Dice 2*0.5/1.5
