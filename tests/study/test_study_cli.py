@@ -171,6 +171,7 @@ def test_raw_sql_cannot_change_a_locked_answer_or_the_audit(soft_db, capsys):
     call(capsys, *base, "--case", "2", "--phase", "pre")
     call(capsys, "reveal", "--db", soft_db, "--reader", "R1", "--case", "1")
     con = sqlite3.connect(soft_db)
+    con.execute("PRAGMA foreign_keys = ON")  # as every study connection sets it
     pk1 = con.execute("SELECT rc.case_pk FROM reader_case rc WHERE rc.position=1").fetchone()[0]
     with pytest.raises(sqlite3.IntegrityError, match="pre-AI answer is locked"):
         con.execute(f"UPDATE answer SET likelihood = 90 WHERE case_pk = {pk1}")
@@ -187,6 +188,9 @@ def test_raw_sql_cannot_change_a_locked_answer_or_the_audit(soft_db, capsys):
     with pytest.raises(sqlite3.IntegrityError, match="post-AI answer needs the AI output revealed"):
         con.execute("INSERT INTO answer (reader_id, case_pk, phase, malignant, likelihood, session, committed_at) "
                     f"VALUES ({rid}, {pk3}, 'post', 1, 50, 1, '2026-01-01')")
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):  # a case outside the reader's list
+        con.execute("INSERT INTO answer (reader_id, case_pk, phase, malignant, likelihood, session, committed_at) "
+                    f"VALUES ({rid}, 9999, 'pre', 1, 50, 1, '2026-01-01')")
     with pytest.raises(sqlite3.IntegrityError, match="revealed only after the pre-AI answer"):
         con.execute(f"INSERT INTO reveal (reader_id, case_pk, revealed_at) VALUES ({rid}, {pk3}, '2026-01-01')")
     con.close()

@@ -33,6 +33,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Integer,
     LargeBinary,
     String,
@@ -158,7 +159,8 @@ class ReaderCase(Base):
 
 class Reveal(Base):
     __tablename__ = "reveal"
-    __table_args__ = (UniqueConstraint("reader_id", "case_pk"),)
+    __table_args__ = (UniqueConstraint("reader_id", "case_pk"),
+                      ForeignKeyConstraint(["reader_id", "case_pk"], ["reader_case.reader_id", "reader_case.case_pk"]))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     reader_id: Mapped[int] = mapped_column(ForeignKey("reader.id"))
@@ -170,6 +172,7 @@ class Answer(Base):
     __tablename__ = "answer"
     __table_args__ = (
         UniqueConstraint("reader_id", "case_pk", "phase"),
+        ForeignKeyConstraint(["reader_id", "case_pk"], ["reader_case.reader_id", "reader_case.case_pk"]),
         CheckConstraint("phase IN ('pre', 'post')"),
         CheckConstraint("likelihood >= 0 AND likelihood <= 100"),
         CheckConstraint("confidence IS NULL OR (confidence >= 1 AND confidence <= 5)"),

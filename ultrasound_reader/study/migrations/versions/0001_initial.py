@@ -186,6 +186,8 @@ def upgrade() -> None:
         sa.Column("case_pk", sa.Integer, sa.ForeignKey("study_case.id"), nullable=False),
         sa.Column("revealed_at", TZ, nullable=False),
         sa.UniqueConstraint("reader_id", "case_pk", name="uq_reveal"),
+        sa.ForeignKeyConstraint(["reader_id", "case_pk"], ["reader_case.reader_id", "reader_case.case_pk"],
+                                name="fk_reveal_reader_case"),
     )
     op.create_table(
         "answer",
@@ -204,6 +206,9 @@ def upgrade() -> None:
         sa.Column("committed_at", TZ, nullable=False),
         sa.Column("duration_s", sa.Float),
         sa.UniqueConstraint("reader_id", "case_pk", "phase", name="uq_answer"),
+        # An answer belongs to a case in that reader's own list (nothing crossed between readers).
+        sa.ForeignKeyConstraint(["reader_id", "case_pk"], ["reader_case.reader_id", "reader_case.case_pk"],
+                                name="fk_answer_reader_case"),
         sa.CheckConstraint("phase IN ('pre', 'post')", name="ck_answer_phase"),
         sa.CheckConstraint("likelihood >= 0 AND likelihood <= 100", name="ck_answer_likelihood"),
         sa.CheckConstraint("confidence IS NULL OR (confidence >= 1 AND confidence <= 5)",
