@@ -82,6 +82,8 @@ def test_create_refuses_a_second_study_and_bad_options(soft_db, capsys, soft_coh
     assert "--design" in error_line(capsys, *base, "--name", "y", "--design", "parallel")
     assert "--questions liver does not fit" in error_line(capsys, *base, "--name", "y", "--questions", "liver")
     assert "--seed" in error_line(capsys, *base, "--name", "y", "--seed", "abc")
+    assert "--washout-days" in error_line(capsys, *base, "--name", "y", "--washout-days", "soon")
+    assert "--washout-days" in error_line(capsys, *base, "--name", "y", "--design", "crossover", "--washout-days", "-1")
 
 
 def test_reader_orders_are_random_per_reader_and_reproducible(soft_db, capsys):

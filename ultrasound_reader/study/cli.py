@@ -90,7 +90,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     d = sub.add_parser("demo", help="a ready study on phantom cases with SIMULATED readers")
     d.add_argument("--out", metavar="DIR", help="output folder (created)")
     d.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(_study_parser=p)
 
 
 def _int(name: str, value: str | None, required: bool = True) -> int | None:
