@@ -90,6 +90,17 @@ def check_consistent(db: str, readers: list[str], reported: set[tuple[str, int, 
             if r == reader:
                 assert (p, s) in keys, f"{reader} {p} {s} was reported committed but is missing"
         total += len(keys)
+    # An answer and its audit row commit in one transaction: after any kill the counts still match.
+    q = ("SELECT (SELECT count(*) FROM answer), (SELECT count(*) FROM audit WHERE action = 'answer' AND "
+         "outcome = 'ok'), (SELECT count(*) FROM reveal), (SELECT count(*) FROM audit WHERE action = 'reveal' AND "
+         "outcome = 'ok' AND detail LIKE '%\"again\": false%')")
+    if "://" not in db:
+        with sqlite3.connect(db) as con:
+            n_ans, n_ans_audit, n_rev, n_rev_audit = con.execute(q).fetchone()
+    else:
+        with StudyDb.open(db, write=False) as sdb, sdb.engine.connect() as c:
+            n_ans, n_ans_audit, n_rev, n_rev_audit = c.exec_driver_sql(q.replace("%", "%%")).one()
+    assert (n_ans, n_rev) == (n_ans_audit, n_rev_audit)
     return total
 
 
