@@ -153,6 +153,9 @@ def test_answer_bad_input_is_refused_and_audited(soft_db, capsys, args, expect):
     assert rows(soft_db, "SELECT count(*) FROM answer")[0][0] == n_before
     refused = rows(soft_db, "SELECT actor, action, detail FROM audit WHERE outcome='refused'")
     assert len(refused) == 1 and refused[0][1] == "answer" and expect in json.loads(refused[0][2])["reason"]
+    import socket
+
+    assert json.loads(refused[0][2])["workstation"] == socket.gethostname()  # who: which workstation
 
 
 def test_reveal_before_pre_and_cli_argument_errors(soft_db, capsys):

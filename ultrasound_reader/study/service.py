@@ -95,6 +95,8 @@ class StudyDb:
 
     def audit(self, s: Session, actor: str, action: str, outcome: str, position: int | None,
               detail: dict[str, Any], now: datetime | None = None) -> None:
+        """One audit row: who (actor, and the workstation and OS user it came from), what, when."""
+        detail = {**detail, **_origin()}
         s.add(Audit(at=now or utcnow(), actor=actor[:200], action=action, outcome=outcome,
                     case_position=position, detail=json.dumps(detail, sort_keys=True, default=str)))
 
@@ -107,6 +109,18 @@ class StudyDb:
         except UserError:
             pass  # the database itself is the problem (locked, read-only): the reason still goes out
         return UserError(reason)
+
+
+def _origin() -> dict[str, str]:
+    import getpass
+    import os
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid()) if hasattr(os, "getuid") else "?"
+    return {"workstation": socket.gethostname(), "os_user": user, "pid": str(os.getpid())}
 
 
 # -- create --------------------------------------------------------------------------------
