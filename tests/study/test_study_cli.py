@@ -322,3 +322,20 @@ def test_corrupt_stored_content_is_a_clear_error(soft_db, capsys):
     with sqlite3.connect(soft_db) as c:
         c.execute("UPDATE study_case SET cam = ?", (b"\x93NUMPY garbage",))
     assert "Grad-CAM map is corrupt" in error_line(capsys, "analyze", "--db", soft_db)
+
+
+def test_reader_case_is_blinded_by_sequence_number(soft_db, soft_cohort, capsys):
+    from ultrasound_reader.case import Case
+    from ultrasound_reader.study.service import reader_case
+
+    call(capsys, "reader", "add", "--db", soft_db, "--id", "R1", "--years", "8")
+    (case_id,) = rows(soft_db, "SELECT c.case_id FROM reader_case rc JOIN study_case c ON c.id = rc.case_pk "
+                               "WHERE rc.position = 3")[0]
+    seen = reader_case(soft_db, "R1", 3)
+    original = Case.load(soft_cohort / case_id)
+    assert seen.case_id == "study case 3" and case_id not in json.dumps(seen.to_dict())
+    assert seen.images == original.images
+    assert [(r.kind, r.shape, r.points, r.image, r.frame) for r in seen.rois] == [
+        (r.kind, r.shape, r.points, r.image, r.frame) for r in original.rois]
+    with pytest.raises(Exception, match="out of range"):
+        reader_case(soft_db, "R1", 99)

@@ -19,6 +19,7 @@ the study seed and the reader id and stored with the reader).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -619,6 +620,29 @@ def _ai_output(sc: StudyCase, label: str) -> dict[str, Any]:
     if not isinstance(out, dict):
         raise UserError(f"study database {label}: the stored AI output of case {sc.position} is corrupt")
     return out
+
+
+# -- the case a reader sees -----------------------------------------------------------------
+def reader_case(db: str, code: str, position: int) -> Case:
+    """The case at ``position`` of a reader's order, blinded: its id is the study sequence number.
+
+    For the reader mode: the images and ROIs as stored in the case folder, never the
+    truth, never the site's case id.
+    """
+    with StudyDb.open(db, write=False) as sdb:
+        st, rd = _study_and_reader(sdb, code, "open", position)
+        with dbm.translate_errors(sdb.target), sdb.session() as s:
+            state = ReaderState.load(s, st, rd)
+            rc = _case(state, code, position)
+            sc = s.get(StudyCase, rc.case_pk)
+            assert sc is not None
+    case = Case.load(Path(sc.folder))
+    case.case_id = f"study case {position}"
+    case.notes = ""
+    # ROI ids often embed the site's case id: renumber them. (case.root still points at the
+    # case folder, whose name may be the case id: the reader mode must not display it.)
+    case.rois = [dataclasses.replace(r, id=f"roi-{k}") for k, r in enumerate(case.rois, start=1)]
+    return case
 
 
 # -- status --------------------------------------------------------------------------------
