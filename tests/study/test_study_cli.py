@@ -339,3 +339,12 @@ def test_reader_case_is_blinded_by_sequence_number(soft_db, soft_cohort, capsys)
         (r.kind, r.shape, r.points, r.image, r.frame) for r in original.rois]
     with pytest.raises(Exception, match="out of range"):
         reader_case(soft_db, "R1", 99)
+    # Shown on screen, then answered: the pre-AI answer is timed from when it was shown.
+    from datetime import datetime, timedelta, timezone
+
+    from ultrasound_reader.study.service import AnswerInput, answer
+
+    t0 = datetime(2026, 5, 1, 9, 0, tzinfo=timezone.utc)
+    reader_case(soft_db, "R1", 3, mark_shown=True, now=lambda: t0)
+    answer(soft_db, "R1", 3, AnswerInput("pre", True, 77), now=lambda: t0 + timedelta(seconds=42.5))
+    assert rows(soft_db, "SELECT duration_s FROM answer WHERE likelihood = 77") == [(42.5,)]

@@ -539,6 +539,10 @@ def answer(db: str, code: str, position: int, a: AnswerInput, *, shown_at: datet
                 rev = state.reveals.get(rc.case_pk)
                 if shown_at is None and a.phase == "post" and rev is not None:
                     shown_at = _aware(rev.revealed_at)
+                if shown_at is None and a.phase == "pre":
+                    last = s.scalar(select(func.max(Audit.at)).where(
+                        Audit.actor == code, Audit.action == "shown", Audit.case_position == position))
+                    shown_at = _aware(last) if last is not None else None
                 row = Answer(reader_id=rd.id, case_pk=rc.case_pk, phase=a.phase, malignant=a.malignant,
                              likelihood=a.likelihood, subtype=a.subtype, confidence=a.confidence,
                              comment=a.comment, concern=",".join(f"{v:g}" for v in a.concern) if a.concern else None,
@@ -623,19 +627,23 @@ def _ai_output(sc: StudyCase, label: str) -> dict[str, Any]:
 
 
 # -- the case a reader sees -----------------------------------------------------------------
-def reader_case(db: str, code: str, position: int) -> Case:
+def reader_case(db: str, code: str, position: int, *, mark_shown: bool = False,
+                now: Callable[[], datetime] = utcnow) -> Case:
     """The case at ``position`` of a reader's order, blinded: its id is the study sequence number.
 
     For the reader mode: the images and ROIs as stored in the case folder, never the
-    truth, never the site's case id.
+    truth, never the site's case id. ``mark_shown`` records (audit action ``shown``)
+    when the case went on screen: the next pre-AI answer of that case is timed from it.
     """
-    with StudyDb.open(db, write=False) as sdb:
-        st, rd = _study_and_reader(sdb, code, "open", position)
-        with dbm.translate_errors(sdb.target), sdb.session() as s:
+    with StudyDb.open(db, write=mark_shown) as sdb:
+        st, rd = _study_and_reader(sdb, code, "shown", position)
+        with dbm.translate_errors(sdb.target), sdb.session() as s, s.begin():
             state = ReaderState.load(s, st, rd)
             rc = _case(state, code, position)
             sc = s.get(StudyCase, rc.case_pk)
             assert sc is not None
+            if mark_shown:
+                sdb.audit(s, code, "shown", "ok", position, {}, now())
     case = Case.load(Path(sc.folder))
     case.case_id = f"study case {position}"
     case.notes = ""
