@@ -106,6 +106,7 @@ def check_consistent(db: str, readers: list[str], reported: set[tuple[str, int, 
 
 def kill_campaign(db: str, readers: list[str], kills: int, seed: int) -> dict[str, int]:
     rng = random.Random(seed)
+    readers = list(readers)
     reported: set[tuple[str, int, str]] = set()
     n_kills = 0
     resumed_ok = 0
@@ -133,14 +134,18 @@ def kill_campaign(db: str, readers: list[str], kills: int, seed: int) -> dict[st
         after = check_consistent(db, readers, reported)
         assert after >= before
         if all(r["complete"] for r in status(db)["readers"] if r["reader"] in readers):
-            break
+            # A fast machine finishes the work before enough kills: give the driver another reader.
+            extra = f"{readers[0][0]}X{len(readers) + 1}"
+            add_reader(db, extra, 5)
+            readers = [*readers, extra]
     if "://" not in db:
         with sqlite3.connect(db) as con:
             assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    return {"kills": n_kills, "resumed_ok": resumed_ok, "steps": check_consistent(db, readers, reported)}
+    return {"kills": n_kills, "resumed_ok": resumed_ok, "readers": len(readers),
+            "steps": check_consistent(db, readers, reported)}
 
 
-READERS = [f"K{i}" for i in range(1, 9)]  # 8 readers x 8 cases x 3 steps: enough for 50+ kills
+READERS = [f"K{i}" for i in range(1, 5)]  # 4 readers x 8 cases x 3 steps; more are added when they are done
 
 
 def _kill_test(db: str, kills: int, seed: int) -> dict[str, int]:

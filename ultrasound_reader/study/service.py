@@ -527,10 +527,10 @@ def answer(db: str, code: str, position: int, a: AnswerInput, *, shown_at: datet
             _check_input(st, a)
         except UserError as exc:
             raise sdb.refuse(code, "answer", position, str(exc), detail) from None
-        t_now = now()
         try:
             with dbm.translate_errors(sdb.target), sdb.session() as s, s.begin():
-                state = ReaderState.load(s, st, rd)
+                state = ReaderState.load(s, st, rd)  # after BEGIN IMMEDIATE: the state cannot change under us
+                t_now = now()
                 rc = _case(state, code, position)
                 reason = _answer_refusal(state, rc, position, a.phase, t_now)
                 if reason:
@@ -550,12 +550,12 @@ def answer(db: str, code: str, position: int, a: AnswerInput, *, shown_at: datet
                              duration_s=(t_now - shown_at).total_seconds() if shown_at else None)
                 s.add(row)
                 sdb.audit(s, code, "answer", "ok", position, detail | {"session": session}, t_now)
+                state.answers[(rc.case_pk, a.phase)] = row
+                nxt = state.next_step()
         except UserError as exc:
             if _passes_through(exc):
                 raise
             raise sdb.refuse(code, "answer", position, str(exc), detail) from None
-        with sdb.session() as s:
-            nxt = ReaderState.load(s, st, rd).next_step()
         return {"reader": code, "case": position, "phase": a.phase, "session": session,
                 "committed_at": t_now.isoformat(), "next": _step_dict(nxt)}
 
@@ -589,10 +589,10 @@ def reveal(db: str, code: str, position: int, *, now: Callable[[], datetime] = u
     """Record the reveal (locking the pre-AI answer) and return the AI output a reader may see."""
     with StudyDb.open(db) as sdb:
         st, rd = _study_and_reader(sdb, code, "reveal", position)
-        t_now = now()
         try:
             with dbm.translate_errors(sdb.target), sdb.session() as s, s.begin():
                 state = ReaderState.load(s, st, rd)
+                t_now = now()
                 rc = _case(state, code, position)
                 again = rc.case_pk in state.reveals
                 if not again:
