@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pacs": ("ultrasound_reader.dicom.pacs.cli", "talk to a PACS: echo, query, retrieve, send (DIMSE or DICOMweb)"),
     "export": ("ultrasound_reader.export.cli", "export a case's results as DICOM SR, secondary capture and PDF"),
     "bundle": ("ultrasound_reader.ai.bundle_cli", "sign a model bundle or check its signature"),
+    "study": ("ultrasound_reader.study.cli", "reader studies: create, readers, answers, export, analysis"),
 }
 
 
