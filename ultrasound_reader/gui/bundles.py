@@ -9,12 +9,13 @@ read, torch imported) runs in a worker thread.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ultrasound_reader.ai import manifest
 from ultrasound_reader.case_rules import TASK_LABELS
+from ultrasound_reader.errors import UserError
 from ultrasound_reader.gui.viewer_activity import pause_point, yield_to_viewer
 from ultrasound_reader.paths import models_dir
 
@@ -35,9 +36,11 @@ def read_info(folder: str | Path) -> BundleInfo | None:
     """The bundle in ``folder`` per its manifest, or None when it is not a readable bundle."""
     folder = Path(folder)
     try:
-        data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        # The strict reader: size- and depth-capped, so a hostile manifest in a remembered
+        # folder cannot blow the stack here.
+        data, _raw = manifest.read(folder / MANIFEST)
         return BundleInfo(folder, str(data["name"]), str(data.get("version", "")), str(data["task"]))
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, UserError):
         return None
 
 
