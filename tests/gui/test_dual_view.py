@@ -37,7 +37,7 @@ def test_grayscale_and_cdfi_side_by_side_with_linked_zoom(qtbot, window, tmp_pat
     case = _open_case(qtbot, window, "soft-tissue", tmp_path)
     assert [i.role for i in case.images] == ["bmode", "cdfi"] or len(case.images) == 2
     dual = window.dual_view
-    assert not dual.second.isVisible() and window.view_menu.actions().count(dual.action) == 1
+    assert not dual.second.isVisible() and window.menus["view"].actions().count(dual.action) == 1
     qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
     assert dual.enabled and dual.second.isVisible()
     qtbot.waitUntil(lambda: dual.view.raw is not None, timeout=10000)
