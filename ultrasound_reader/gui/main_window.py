@@ -6,7 +6,7 @@ features plug in without rewriting it:
 
 * panels (ROI list, clinical factors, results, nomogram) are docks added with
   :meth:`MainWindow.add_panel`, listed under View ▸ Panels and saved with the layout;
-* mouse tools (ROI shapes) join the exclusive tool group with :meth:`MainWindow.add_tool`;
+* mouse tools (ROI shapes, calipers) join the exclusive tool group with :meth:`MainWindow.add_tool`;
 * overlays (Grad-CAM heatmaps, ROIs) are items added to ``image_view`` with
   :meth:`~.image_view.ImageView.add_layer`, in image pixel coordinates;
 * long work goes through ``self.runner`` on its own channel, whose request ids
