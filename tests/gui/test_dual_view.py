@@ -37,7 +37,7 @@ def test_grayscale_and_cdfi_side_by_side_with_linked_zoom(qtbot, window, tmp_pat
     case = _open_case(qtbot, window, "soft-tissue", tmp_path)
     assert [i.role for i in case.images] == ["bmode", "cdfi"] or len(case.images) == 2
     dual = window.dual_view
-    assert not dual.second.isVisible() and window.view_menu.actions().count(dual.action) == 1
+    assert not dual.second.isVisible() and window.menus["view"].actions().count(dual.action) == 1
     qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
     assert dual.enabled and dual.second.isVisible()
     qtbot.waitUntil(lambda: dual.view.raw is not None, timeout=10000)
@@ -92,3 +92,39 @@ def test_map_rect_keeps_the_same_field_across_sizes() -> None:
     assert map_rect(full, (480, 640), (240, 320)) == QRectF(-0.5, -0.5, 320, 240)
     part = map_rect(QRectF(99.5, 49.5, 100, 50), (480, 640), (240, 320))
     assert (part.x(), part.y(), part.width(), part.height()) == (49.5, 24.5, 50, 25)
+
+
+def test_the_right_viewport_draws_the_maps_as_the_left_does(qtbot, make_window, tiny_models: Path,  # noqa: ANN001
+                                                           monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The maps on the right come from the session (its analysis, staleness and map settings), not the CAM panel."""
+    from ultrasound_reader.gui.cam_view import make_overlay
+
+    monkeypatch.setenv("ULTRASOUND_READER_MODELS", str(tiny_models))
+    window = make_window(tmp_path / "cam-settings.ini")
+    window.reading.analysis.threads = 1
+    session, dual, cam = window.session, window.dual_view, window.reading.cam
+    case = _open_case(qtbot, window, "soft-tissue", tmp_path)
+    qtbot.waitUntil(lambda: session.bundle is not None and session.bundle.task == "soft-tissue", timeout=60000)
+    with qtbot.waitSignal(session.stallMeasured, timeout=60000):
+        assert session.analyse() is not None
+    dual.set_enabled(True)
+    qtbot.waitUntil(lambda: dual.view.raw is not None and dual.image == 1, timeout=10000)
+    assert dual.cam_layer.overlay is None  # the maps are off on the left: off on the right
+    cam.toggle.setChecked(True)
+    shown = dual.cam_layer.overlay
+    assert shown is not None and session.cam_settings.enabled
+    h, w = dual.view.raw.shape[:2]
+    expected = make_overlay(session.run.result.cams, h, w, cam.settings(), image=1, frame=dual.frame,
+                            outlines={r.id: r.outline() for r in case.rois})
+    assert (shown.x0, shown.y0) == (expected.x0, expected.y0) and (shown.rgba == expected.rgba).all()
+    roi = next(r for r in case.rois if r.image == 1)
+    x0, y0, x1, y1 = roi.bbox()
+    assert x0 - 8 <= shown.x0 <= x1 and y0 - 8 <= shown.y0 <= y1  # the CDFI image's own ROI's map
+    cam.opacity.setValue(20)  # restyled on the left: the same on the right
+    assert dual.cam_layer.overlay.rgba[..., 3].max() == round(0.2 * 255)
+    # An ROI moved: the maps would mislead, on both sides; moved back: shown again.
+    points = list(roi.points)
+    session.doc.set_points(roi.id, [(x + 15, y) for x, y in points])
+    assert session.maps_stale and dual.cam_layer.overlay is None and window.reading.cams.layer.overlay is None
+    session.doc.undo_stack.undo()
+    assert not session.maps_stale and dual.cam_layer.overlay is not None

@@ -79,6 +79,19 @@ def test_area_and_rulers_are_saved_listed_and_frame_bound(ui, qtbot, window, ybr
     assert [m.kind for m in doc.case.measurements] == ["ellipse", "ellipse"] and doc.dirty
     assert len(ctl.panel.texts()) == 2
 
+    # A double-click on a row shows its caliper's frame.
+    window.show_frame(7)
+    ui.wait_frame(qtbot, window, 7)
+    assert not any(m.roi.isVisible() for m in ctl.items())
+    ctl.panel.list.itemDoubleClicked.emit(ctl.panel.list.item(0))
+    ui.wait_frame(qtbot, window, 0)
+    assert all(m.roi.isVisible() for m in ctl.items())
+
+    # Tools ▸ Clear Measurements (Shift+Del): this image's calipers leave the screen and the case.
+    assert window.actions["clear_measurements"] in window.menus["tools"].actions()
+    qtbot.keyClick(window, Qt.Key.Key_Delete, Qt.KeyboardModifier.ShiftModifier)
+    assert doc.case.measurements == [] and ctl.items() == [] and ctl.panel.texts() == []
+
 
 def test_uncalibrated_area_says_so(ui, qtbot, window, dicom_samples: Path) -> None:  # noqa: ANN001
     ui.open_and_wait(qtbot, window, dicom_samples / ui.RGB_STILL)

@@ -719,11 +719,12 @@ def test_controllers_get_the_shell_and_the_session_not_the_window(qtbot, window)
     from ultrasound_reader.gui.main_window import MainWindow
     from ultrasound_reader.gui.session import ReadingSession
 
-    parts = [window.case_ctl, window.reading, window.reading.cams]
+    parts = [window.case_ctl, window.reading, window.reading.cams, window.measurements, window.dual_view]
     for part in parts:
         held = [k for k, v in vars(part).items() if isinstance(v, MainWindow)]
         assert held == [], (type(part).__name__, held)
         assert part.session is window.session and isinstance(part.session, ReadingSession)
+        assert part.shell is window.shell
         assert not hasattr(part, "w")
     # Menus are found by key, not by their titles: a renamed menu still takes the actions meant for it.
     window.menus["file"].setTitle("&Datei")

@@ -208,24 +208,25 @@ def test_ruler_measures_physical_delta_in_mm(ui, qtbot, window, ybr_cine):
     ui.open_and_wait(qtbot, window, ybr_cine)
     ds = pydicom.dcmread(ybr_cine, stop_before_pixels=True)
     mm_per_px = float(ds.SequenceOfUltrasoundRegions[0].PhysicalDeltaX) * 10.0
+    ruler = window.measurements.ruler
     _key(qtbot, window, Qt.Key.Key_M)
-    assert window.image_view.tool is window.ruler
+    assert window.image_view.tool is ruler
     view = window.image_view
     start, end = view.map_to_widget(100, 120), view.map_to_widget(250, 120)
     ui.mouse_drag(view.viewport(), start, end, Qt.MouseButton.LeftButton)
-    assert len(window.ruler.measurements) == 1
-    (x0, y0), (x1, y1) = window.ruler.measurements[0].endpoints()
+    assert len(ruler.measurements) == 1
+    (x0, y0), (x1, y1) = ruler.measurements[0].endpoints()
     assert abs(x0 - 100) < 0.5 and abs(x1 - 250) < 0.5 and abs(y1 - y0) < 0.5
-    d = window.ruler.measurements[0].distance()
+    d = ruler.measurements[0].distance()
     assert math.isclose(d.mm, math.hypot(x1 - x0, y1 - y0) * mm_per_px, rel_tol=1e-9)
     assert abs(d.mm - 150 * mm_per_px) < 0.5 * mm_per_px
-    assert window.ruler.measurements[0].label.toPlainText() == f"{d.mm:.1f} mm"
+    assert ruler.measurements[0].label.toPlainText() == f"{d.mm:.1f} mm"
     assert "mm" in window.statusBar().currentMessage()
     # A second file without calibration: the ruler states pixels, never mm.
     ui.open_and_wait(qtbot, window, ybr_cine.parent / ui.RGB_STILL)
-    assert window.ruler.measurements == []  # cleared with the old image
+    assert ruler.measurements == []  # cleared with the old image
     ui.mouse_drag(view.viewport(), view.map_to_widget(10, 10), view.map_to_widget(40, 50), Qt.MouseButton.LeftButton)
-    label = window.ruler.measurements[0].label.toPlainText()
+    label = ruler.measurements[0].label.toPlainText()
     assert label.endswith("px (uncalibrated)") and "mm" not in label
     _key(qtbot, window, Qt.Key.Key_N)
     assert window.image_view.tool is window.navigate_tool

@@ -47,6 +47,7 @@ class CamDisplay(QObject):
         self.view.windowLevelChanged.connect(lambda _wl: self._compare_frame())
         self.view.view.sigRangeChanged.connect(lambda *_: self._follow_range())
         controls.settingsChanged.connect(self._on_settings)
+        session.set_cam_settings(controls.settings())  # the other views of the image draw maps the same way
 
     # -- what to show ----------------------------------------------------------------------
     def show_run(self, run: AnalysisRun | None, labels: Mapping[str, str]) -> None:
@@ -74,13 +75,14 @@ class CamDisplay(QObject):
         if run is None or self.stale or view.raw is None or index is None:
             return None
         h, w = view.raw.shape[:2]
-        case = self.w.case_ctl.doc.case  # ROIs as analysed: a changed ROI makes the maps stale (not shown)
+        case = self.session.case  # ROIs as analysed: a changed ROI makes the maps stale (not shown)
         outlines = {r.id: r.outline() for r in case.rois} if case is not None else None
         return make_overlay(run.result.cams, h, w, self.controls.settings(), image=index, frame=view.frame_index,
                             outlines=outlines)
 
     # -- keeping it current ------------------------------------------------------------------
     def _on_settings(self, settings: CamSettings) -> None:
+        self.session.set_cam_settings(settings)
         for action, on in ((self.overlay_action, self.controls.toggle.isChecked()),
                            (self.side_action, settings.side_by_side)):
             if action.isChecked() != on:
@@ -157,7 +159,7 @@ class CamDisplay(QObject):
         tip = (f"{name}: {row.get('kind', '')} ROI, image {image}, frame {frame}"
                + ("" if chosen or not settings.enabled else f" (no {settings.model} map for this ROI)")
                + (" — ROIs changed since the analysis" if self.stale else ""))
-        case = self.w.case_ctl.doc.case
+        case = self.session.case
         roi = next((r for r in case.rois if r.id == rid), None) if case is not None else None
         outline = None if roi is None else roi.outline() - np.asarray(first.bbox[:2], float)
         return Tile(rid, caption, thumbnail_rgb(crop, chosen, settings, outline), tip)

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, QRectF, Qt
-from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from ultrasound_reader import case_rules
@@ -33,7 +32,8 @@ from ultrasound_reader.gui.workers import Job, TaskRunner
 
 if TYPE_CHECKING:
     from ultrasound_reader.dicom import Cine
-    from ultrasound_reader.gui.main_window import MainWindow
+    from ultrasound_reader.gui.session import ReadingSession
+    from ultrasound_reader.gui.shell import Shell
 
 SHORTCUT = "Ctrl+2"
 
@@ -99,16 +99,22 @@ class SecondViewport(QWidget):
 
 
 class DualViewController(QObject):
-    """Owns the second viewport, its action, its image and the zoom/pan link."""
+    """Owns the second viewport, its action, its image and the zoom/pan link.
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.w = window
-        self.doc = window.case_ctl.doc
+    Gets the :class:`~.shell.Shell` (the action, the split beside the image, the main
+    view) and the :class:`~.session.ReadingSession` (the case, the image and frame on
+    screen, the analysis and how its Grad-CAM maps are drawn), never the window."""
+
+    def __init__(self, shell: Shell, session: ReadingSession) -> None:
+        super().__init__(session)
+        self.shell = shell
+        self.session = session
+        self.doc = session.doc
+        self.main = shell.view
         self.second = SecondViewport()
         self.second.hide()
         self.view = self.second.view
-        window.view_splitter.addWidget(self.second)
+        shell.add_beside_image(self.second)
         self.runner = TaskRunner(max_threads=1, parent=self)
         self.cine: Cine | None = None
         self.image: int | None = None  # case image index shown
@@ -118,28 +124,21 @@ class DualViewController(QObject):
         self.cam_layer = CamLayer()
         self.view.add_layer(self.cam_layer, self.cam_layer.zValue())
 
-        self.action = QAction("Two &Viewports (1×2)", window)
-        self.action.setObjectName("dual_view")
-        self.action.setCheckable(True)
-        self.action.setShortcut(QKeySequence(SHORTCUT))
-        self.action.setToolTip(f"A second image of the case beside this one, zoom and pan linked ({SHORTCUT})")
-        self.action.toggled.connect(self.set_enabled)
-        window.addAction(self.action)
-        window.actions["dual_view"] = self.action
-        window.view_menu.insertAction(window.panels_menu.menuAction(), self.action)
+        self.action = shell.add_action(
+            "dual_view", "Two &Viewports (1×2)", SHORTCUT, self.set_enabled, menu="view", before="panels",
+            checkable=True, tip=f"A second image of the case beside this one, zoom and pan linked ({SHORTCUT})")
 
         self.second.chooser.activated.connect(lambda i: self.show_image(self.second.chooser.itemData(i)))
         self.second.slider.valueChanged.connect(self._on_slider)
-        window.image_view.view.sigRangeChanged.connect(lambda *_: self._follow(window.image_view, self.view))
-        self.view.view.sigRangeChanged.connect(lambda *_: self._follow(self.view, window.image_view))
-        window.image_view.windowLevelChanged.connect(self.view.set_window_level)
-        window.cineChanged.connect(lambda _c: self._on_primary_changed())
-        self.doc.caseChanged.connect(lambda _c: self._on_case_changed())
-        self.doc.roisChanged.connect(self._draw_rois)
-        window.frameChanged.connect(lambda _i: self._draw_cam())
-        cam_controls = getattr(getattr(window.reading, "cams", None), "controls", None)
-        if cam_controls is not None:  # maps shown, hidden or restyled on the left: the same on the right
-            cam_controls.settingsChanged.connect(lambda _s: self._draw_cam())
+        self.main.view.sigRangeChanged.connect(lambda *_: self._follow(self.main, self.view))
+        self.view.view.sigRangeChanged.connect(lambda *_: self._follow(self.view, self.main))
+        self.main.windowLevelChanged.connect(self.view.set_window_level)
+        session.imageChanged.connect(lambda _image: self._on_primary_changed())
+        session.caseChanged.connect(lambda _c: self._on_case_changed())
+        session.roisChanged.connect(self._draw_rois)
+        # Maps shown, hidden, restyled, computed or gone stale on the left: the same on the right.
+        for signal in (session.frameChanged, session.camSettingsChanged, session.resultChanged, session.staleChanged):
+            signal.connect(lambda *_: self._draw_cam())
 
     # -- on / off -------------------------------------------------------------------------
     @property
@@ -152,21 +151,19 @@ class DualViewController(QObject):
             return
         if on:
             self.second.show()
-            total = sum(self.w.view_splitter.sizes())
-            sizes = [0] * self.w.view_splitter.count()
-            sizes[0] = total // 2
-            sizes[self.w.view_splitter.indexOf(self.second)] = total - total // 2
-            self.w.view_splitter.setSizes(sizes)
+            self.shell.split_beside_evenly()
             self._fill_chooser()
             if self.image is None or self.cine is None:
                 self.show_image(self.default_image())
         else:
             self.second.hide()
+        self._draw_cam()
 
     # -- which image ----------------------------------------------------------------------
     def default_image(self) -> int | None:
         """The next image of the case after the one on the left (the same one when the case has one)."""
-        case, here = self.doc.case, self.w.case_ctl.image_index
+        case, image = self.doc.case, self.session.image
+        here = image.index if image is not None else None
         if case is None or not case.images:
             return None
         if here is None:
@@ -209,16 +206,16 @@ class DualViewController(QObject):
         self.second.slider.setRange(0, max(cine.n_frames - 1, 0))
         self.second.slider.setValue(frame)
         self.second.slider.blockSignals(False)
-        self.view.set_window_level(self.w.image_view.window_level)
+        self.view.set_window_level(self.main.window_level)
         self.view.set_overlay_text(tl=overlay_text.study_text(cine.metadata),
                                    br=overlay_text.image_text(cine.metadata, cine.calibration))
         self._show_frame(frame, pixels)
-        self._follow(self.w.image_view, self.view)
+        self._follow(self.main, self.view)
 
     def _on_failed(self, message: str) -> None:
         self._close()
         self.view.clear(f"Cannot show this image:\n{message}")
-        self.w.report_error(message)
+        self.shell.report_error(message)
 
     def _close(self) -> None:
         if self.cine is not None:
@@ -273,16 +270,15 @@ class DualViewController(QObject):
 
     def _draw_cam(self) -> None:
         """The Grad-CAM map of this image and frame, when the left view shows maps (same settings)."""
-        cams = getattr(self.w.reading, "cams", None)
-        run = getattr(cams, "run", None)
-        if (cams is None or run is None or getattr(cams, "stale", False) or self.image is None or self.frame is None
+        run, settings = self.session.run, self.session.cam_settings
+        if (run is None or settings is None or self.session.maps_stale or self.image is None or self.frame is None
                 or self.view.raw is None or not self.enabled):
             self.cam_layer.show_overlay(None)
             return
         case = self.doc.case
         outlines = {r.id: r.outline() for r in case.rois} if case is not None else None
         h, w = self.view.raw.shape[:2]
-        self.cam_layer.show_overlay(make_overlay(run.result.cams, h, w, cams.controls.settings(),
+        self.cam_layer.show_overlay(make_overlay(run.result.cams, h, w, settings,
                                                  image=self.image, frame=self.frame, outlines=outlines))
 
     # -- keeping in step ------------------------------------------------------------------------

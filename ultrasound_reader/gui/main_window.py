@@ -6,7 +6,7 @@ features plug in without rewriting it:
 
 * panels (ROI list, clinical factors, results, nomogram) are docks added with
   :meth:`MainWindow.add_panel`, listed under View ▸ Panels and saved with the layout;
-* mouse tools (ROI shapes) join the exclusive tool group with :meth:`MainWindow.add_tool`;
+* mouse tools (ROI shapes, calipers) join the exclusive tool group with :meth:`MainWindow.add_tool`;
 * overlays (Grad-CAM heatmaps, ROIs) are items added to ``image_view`` with
   :meth:`~.image_view.ImageView.add_layer`, in image pixel coordinates;
 * long work goes through ``self.runner`` on its own channel, whose request ids
@@ -71,7 +71,7 @@ from ultrasound_reader.gui.series_browser import SeriesBrowser
 from ultrasound_reader.gui.session import ImageOnScreen, ReadingSession, Series, SeriesImage
 from ultrasound_reader.gui.settings import Preferences, default_settings
 from ultrasound_reader.gui.shell import MENU_KEYS, Shortcuts, make_action, plain_title
-from ultrasound_reader.gui.tools import NavigateTool, RulerTool, Tool
+from ultrasound_reader.gui.tools import NavigateTool, Tool
 from ultrasound_reader.gui.windowing import IDENTITY, PRESETS, auto_window
 from ultrasound_reader.gui.workers import Job, TaskRunner
 
@@ -229,8 +229,14 @@ class WindowShell:
         self._w.view_splitter.addWidget(widget)
 
     def split_beside_evenly(self) -> None:
-        total = sum(self._w.view_splitter.sizes())
-        self._w.view_splitter.setSizes([total // 2, total - total // 2])
+        """The image and every view shown beside it get the same width."""
+        splitter = self._w.view_splitter
+        shown = [i for i in range(splitter.count()) if i == 0 or not splitter.widget(i).isHidden()]
+        total = sum(splitter.sizes())
+        sizes = [0] * splitter.count()
+        for k, i in enumerate(shown):
+            sizes[i] = total // len(shown) + (total % len(shown) if k == len(shown) - 1 else 0)
+        splitter.setSizes(sizes)
 
 
 class MainWindow(QMainWindow):
@@ -291,11 +297,7 @@ class MainWindow(QMainWindow):
 
         self.tools: dict[str, Tool] = {}
         self.navigate_tool = NavigateTool(self)
-        self.ruler = RulerTool(self)
-        self.ruler.measured.connect(lambda d: self.statusBar().showMessage(f"Distance: {d.label()}", 8000))
         self.add_tool(self.navigate_tool, "N")
-        self.add_tool(self.ruler, "M")
-        self.ruler.view = self.image_view
         self.set_tool("navigate")
         self.shell = WindowShell(self)
         # The case document's face: ROI tools, ROI dock and frame strip (case_controller.py).
@@ -303,9 +305,10 @@ class MainWindow(QMainWindow):
         # Model bundle, clinical factors, analysis, results, nomogram, curves, Grad-CAM (reading.py).
         self.reading = ReadingController(self.shell, self.session)
         # Calipers (ruler and ellipse area) saved in the case, listed in a panel (measurements.py).
-        self.measurements = MeasurementsController(self)
+        # After case_ctl: it sets the session's image index these two read on imageChanged.
+        self.measurements = MeasurementsController(self.shell, self.session)
         # View ▸ Two Viewports (1×2): a second case image beside this one, zoom/pan linked (dual_view.py).
-        self.dual_view = DualViewController(self)
+        self.dual_view = DualViewController(self.shell, self.session)
         self._build_help_actions()
 
         self._wire()
@@ -390,7 +393,6 @@ class MainWindow(QMainWindow):
           tip="Back to the scanner's rendering (R)")
         a("wl_auto", "&Auto Window/Level", "A", self.auto_window_level,
           tip="Stretch this frame's grey levels to full contrast (A)")
-        a("clear_measurements", "&Clear Measurements", "Shift+Del", self.ruler_clear)
         a("cancel", "Cancel Loading", "Esc", self.cancel_loading)
         a("reset_layout", "Reset &Layout", None, self.reset_layout,
           tip="Put the panels back where they start, sized for this window")
@@ -431,6 +433,7 @@ class MainWindow(QMainWindow):
         view.addAction(self.actions["overlay"])
         view.addSeparator()
         self.panels_menu = view.addMenu("&Panels")
+        self.actions["panels"] = self.panels_menu.menuAction()  # a place to insert before (menu="view", before=)
         view.addAction(self.actions["reset_layout"])
 
         play = self.menus["playback"]
@@ -440,8 +443,7 @@ class MainWindow(QMainWindow):
         self.tools_menu = self.menus["tools"]
         self.tool_group = QActionGroup(self)
         self.tool_group.setExclusive(True)
-        self._tools_separator = self.tools_menu.addSeparator()
-        self.tools_menu.addAction(self.actions["clear_measurements"])
+        self._tools_separator = self.tools_menu.addSeparator()  # Clear Measurements after it (measurements.py)
 
         self.menus["help"].addAction(self.actions["shortcuts"])
 
@@ -593,7 +595,8 @@ class MainWindow(QMainWindow):
     def reset_layout(self) -> None:
         """The default layout for the window's width: inputs on the left, results on the right, image between."""
         named = {d.objectName(): d for d in self.findChildren(QDockWidget)}
-        left = [named[n] for n in ("seriesBrowser", "roiPanel", "factorsDock", "camDock", "curvesDock") if n in named]
+        left = [named[n] for n in ("seriesBrowser", "roiPanel", "factorsDock", "measurementsDock", "camDock", "curvesDock")
+                if n in named]
         right = [named[n] for n in ("resultsDock", "nomogramDock") if n in named]
         for dock in left + right:
             dock.setFloating(False)
@@ -602,7 +605,7 @@ class MainWindow(QMainWindow):
             self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
         for dock in right:
             self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-        # Left column: series / (ROIs | factors) / (Grad-CAM | curves); right: results over nomogram.
+        # Left column: series / (ROIs | factors | measurements) / (Grad-CAM | curves); right: results over nomogram.
         browser, roi, factors, cam, curves = (named.get(n) for n in
                                               ("seriesBrowser", "roiPanel", "factorsDock", "camDock", "curvesDock"))
         if browser is not None and roi is not None:
@@ -611,6 +614,9 @@ class MainWindow(QMainWindow):
             self.splitDockWidget(roi, cam, Qt.Orientation.Vertical)
         if roi is not None and factors is not None:
             self.tabifyDockWidget(roi, factors)
+        measurements = named.get("measurementsDock")
+        if roi is not None and measurements is not None:
+            self.tabifyDockWidget(factors or roi, measurements)
         if cam is not None and curves is not None:
             self.tabifyDockWidget(cam, curves)
         results, nomogram = named.get("resultsDock"), named.get("nomogramDock")
@@ -746,7 +752,6 @@ class MainWindow(QMainWindow):
         self.player.set_cine(cine)
         fps, self._fps_note = playback_fps(cine)
         self.controls.set_cine(cine.n_frames, cine.fps, self._fps_note)
-        self.ruler.clear()
         self.image_view.set_window_level(IDENTITY)
         self.wl_label.setText(IDENTITY.label())
         self.stats_label.setText("")
@@ -817,7 +822,6 @@ class MainWindow(QMainWindow):
         self.stats_label.setText("")
         self.readout_label.setText("")
         self.session.set_series([])
-        self.ruler.clear()
         self.controls.set_cine(0, None)
         self.image_view.clear("Open a DICOM file or folder\n\nFile ▸ Open (Ctrl+O), or drop files here")
         self._update_enabled()
@@ -930,9 +934,6 @@ class MainWindow(QMainWindow):
     def auto_window_level(self) -> None:
         if self.image_view.raw is not None:
             self.image_view.set_window_level(auto_window(self.image_view.raw))
-
-    def ruler_clear(self) -> None:
-        self.ruler.clear()
 
     def _on_window_level(self, wl: Any) -> None:
         self.wl_label.setText(wl.label() + ("  inv" if self.image_view.inverted else ""))

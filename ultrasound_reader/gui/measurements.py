@@ -23,7 +23,8 @@ from ultrasound_reader.gui.measure import measurement_value
 from ultrasound_reader.gui.tools import AreaTool, Measurement, RulerTool
 
 if TYPE_CHECKING:
-    from ultrasound_reader.gui.main_window import MainWindow
+    from ultrasound_reader.gui.session import ReadingSession
+    from ultrasound_reader.gui.shell import Shell
 
 KIND_NAMES = {"distance": "Distance", "ellipse": "Ellipse area"}
 
@@ -49,30 +50,39 @@ class MeasurementsPanel(QWidget):
 
 
 class MeasurementsController(QObject):
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.w = window
-        self.doc = window.case_ctl.doc
-        self.ruler: RulerTool = window.ruler
-        self.area = AreaTool(window)
-        window.add_tool(self.area, "Shift+M")
-        self.area.view = window.image_view
+    """Owns the caliper tools (ruler M, area Shift+M), Tools ▸ Clear Measurements and the panel.
+
+    Gets the :class:`~.shell.Shell` and the :class:`~.session.ReadingSession` (whose case
+    document it edits), never the window. Made after the case controller: the session's
+    image index, which says which case image is on screen, is set by it."""
+
+    def __init__(self, shell: Shell, session: ReadingSession) -> None:
+        super().__init__(session)
+        self.shell = shell
+        self.session = session
+        self.doc = session.doc
+        self.ruler = RulerTool(self)
+        self.area = AreaTool(self)
+        for tool, key in ((self.ruler, "M"), (self.area, "Shift+M")):
+            shell.add_tool(tool, key)
+            tool.view = shell.view  # calipers can be added (a case opened) before the tool is first chosen
         self.tools = (self.ruler, self.area)
+        self.clear_action = shell.add_action("clear_measurements", "&Clear Measurements", "Shift+Del",
+                                             lambda _=False: self.clear_here(), menu="tools",
+                                             tip="Remove the calipers of the image on screen (Shift+Del)")
         self.panel = MeasurementsPanel()
-        self.dock = QDockWidget("Measurements", window)
+        self.dock = QDockWidget("Measurements", shell.dialog_parent())
         self.dock.setObjectName("measurementsDock")
         self.dock.setWidget(self.panel)
-        window.add_panel(self.dock, Qt.DockWidgetArea.LeftDockWidgetArea)
+        shell.add_panel(self.dock, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.ruler.measured.connect(lambda d: shell.status(f"Distance: {d.label()}", 8000))
         for tool in self.tools:
             tool.drawn.connect(self._on_drawn)
             tool.userRemoved.connect(self._on_removed)
             tool.measured.connect(lambda _v: self._refresh_list())
-        clear = window.actions.get("clear_measurements")
-        if clear is not None:
-            clear.triggered.connect(self.clear_here)
-        window.cineChanged.connect(lambda _c: self.rebuild())
-        window.frameChanged.connect(lambda _i: self._show_frame())
-        self.doc.caseChanged.connect(self._on_case_changed)
+        session.imageChanged.connect(lambda _image: self.rebuild())
+        session.frameChanged.connect(lambda _i: self._show_frame())
+        session.caseChanged.connect(self._on_case_changed)
         self.panel.list.itemDoubleClicked.connect(self._go_to)
         self._shown_ids: tuple[str, ...] = ()
 
@@ -82,7 +92,8 @@ class MeasurementsController(QObject):
         return self.doc.case
 
     def _here(self) -> tuple[int | None, int | None]:
-        return self.w.case_ctl.image_index, self.w.image_view.frame_index
+        image = self.session.image
+        return (image.index if image is not None else None), self.shell.view.frame_index
 
     def items(self) -> list[Measurement]:
         return [m for tool in self.tools for m in tool.measurements]
@@ -152,7 +163,7 @@ class MeasurementsController(QObject):
         case = self.case
         image, _frame = self._here()
         self._shown_ids = tuple(m.id for m in case.measurements) if case is not None else ()
-        if case is not None and image is not None and self.w.image_view.raw is not None:
+        if case is not None and image is not None and self.shell.view.raw is not None:
             for saved in case.measurements:
                 if saved.image != image:
                     continue
@@ -175,7 +186,7 @@ class MeasurementsController(QObject):
         if case is None:
             return
         image, _frame = self._here()
-        calibration = self.w.image_view.calibration
+        calibration = self.shell.view.calibration
         for k, saved in enumerate(case.measurements, 1):
             where = f"img {saved.image + 1} · fr {saved.frame + 1}"
             if saved.image == image:
@@ -192,8 +203,7 @@ class MeasurementsController(QObject):
             return
         image, _frame = self._here()
         if saved.image != image:
-            self.w.statusBar().showMessage(f"That caliper is on image {saved.image + 1}: open it in the series list", 6000)
+            self.shell.status(f"That caliper is on image {saved.image + 1}: open it in the series list", 6000)
             return
-        if self.w.player.playing:
-            self.w.player.pause()
-        self.w.show_frame(saved.frame)
+        self.shell.pause()
+        self.shell.show_frame(saved.frame)

@@ -448,7 +448,7 @@ class ReadingController(QObject):
         text = stale_text(reasons)
         factors_only = reasons == (FACTORS,)
         self.results.set_stale(stale, text + (" (the nomogram shows the current factors)" if factors_only else ""))
-        self.cams.set_stale(stale and not factors_only)  # maps of moved ROIs would mislead
+        self.cams.set_stale(self.session.maps_stale)  # maps of moved ROIs would mislead
         self.cam_note.setText(text + ("" if factors_only else " — heat maps hidden"))
         self.cam_note.setVisible(stale)
         self.curves_note.setText(text)

@@ -146,6 +146,7 @@ class ReadingSession(QObject):
     failureChanged = Signal(object)  # Failure | None
     stallMeasured = Signal(object)  # AnalysisRun with its stall figures
     roiRequested = Signal(str)  # a view asked to show this ROI (its image and frame)
+    camSettingsChanged = Signal(object)  # cam_controls.CamSettings: how every view draws the Grad-CAM maps
     message = Signal(str, int)  # a status line, shown for ms
     error = Signal(str)  # something the reader must see (the face shows it as an error)
 
@@ -166,6 +167,7 @@ class ReadingSession(QObject):
         self.stale_reasons: tuple[str, ...] = ()
         self.failure: Failure | None = None
         self.failure_field = ""  # "factors" when the form's entries refused the analysis
+        self.cam_settings: Any = None  # cam_controls.CamSettings once the Grad-CAM controls exist
         self.auto_analyse = False  # analyse once case and bundle are both ready (the demo start)
         # The factors Analyse uses: the case's, unless a form says otherwise (it raises UserError
         # on an invalid entry, which refuses the analysis with the field named).
@@ -332,6 +334,12 @@ class ReadingSession(QObject):
                 s.thumbnails[path] = thumb
         self.thumbnailReady.emit(path, thumb)
 
+    def set_cam_settings(self, settings: Any) -> None:
+        """How the Grad-CAM maps are drawn (on/off, output, opacity, colours, shape), for every view of the image."""
+        if settings != self.cam_settings:
+            self.cam_settings = settings
+            self.camSettingsChanged.emit(settings)
+
     def request_roi(self, roi_id: str) -> None:
         self.roiRequested.emit(roi_id)
 
@@ -493,6 +501,12 @@ class ReadingSession(QObject):
         if force or reasons != self.stale_reasons:
             self.stale_reasons = reasons
             self.staleChanged.emit(reasons)
+
+    @property
+    def maps_stale(self) -> bool:
+        """The Grad-CAM maps on screen would mislead: something other than the clinical factors changed
+        (a heat map over an ROI that has moved). They are not drawn until the inputs match again."""
+        return bool(self.stale_reasons) and self.stale_reasons != (FACTORS,)
 
     @staticmethod
     def changes_since(then: Inputs, now: Inputs) -> tuple[str, ...]:

@@ -4,9 +4,10 @@ A controller adds its panels and actions, says things on the status line and
 reports errors through a :class:`Shell`; what it reads and changes otherwise is the
 :class:`~ultrasound_reader.gui.session.ReadingSession`. Menus are found by a stable
 key (``"file"``, ``"edit"``, ``"view"``, ``"playback"``, ``"tools"``, ``"analysis"``,
-``"help"``), never by their display titles. The viewer part (``view``, ``show_frame``,
-``open_image``, ``pause``) is what a face that shows images offers; the reader-study
-window will offer the same.
+``"help"``), never by their display titles; an action goes before another by that one's
+key (``before="panels"``: above View ▸ Panels). The viewer part (``view``, ``show_frame``,
+``open_image``, ``pause``, and views beside the image sharing its width) is what a face
+that shows images offers; the reader-study window will offer the same.
 
 :func:`make_action` is the one helper that makes an action (key, text, shortcuts,
 slot, checkable, tip) for every part of the window.
