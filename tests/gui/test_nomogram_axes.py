@@ -42,7 +42,7 @@ def _view(qtbot, manifest, width: int):  # noqa: ANN001, ANN202
 
 
 def test_probability_axis_reaches_the_case(manifest) -> None:  # noqa: ANN001
-    from ultrasound_reader.gui.nomogram_view import probability_axis, total_axis_ticks
+    from ultrasound_reader.stats.nomogram import probability_axis, total_axis_ticks
 
     nomo = Nomogram.from_dict(manifest["nomogram"])
     assert max(nomo.prob_ticks) <= 0.9 + 1e-9  # the spec alone stops at 0.9 ...

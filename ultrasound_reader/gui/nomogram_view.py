@@ -28,15 +28,11 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWi
 from ultrasound_reader.case import ClinicalFactors
 from ultrasound_reader.errors import UserError
 from ultrasound_reader.gui import theme
-from ultrasound_reader.stats.nomogram import Nomogram, NomogramScore, PredictorAxis
+from ultrasound_reader.stats.nomogram import Nomogram, NomogramScore, PredictorAxis, probability_axis, total_axis_ticks
 
 ROW = 1.0  # vertical distance between axes, in view units
 TICK = 0.13  # tick mark height, in view units
 LOCKED_COLOUR = "#7fa7d4"
-# Probability ticks the axis may show, most important first (label thinning keeps the first
-# that fit): the spec's own 0.1-0.9 ticks miss where confident cases sit (0.99 and beyond).
-PROBABILITY_TICKS = (0.5, 0.1, 0.9, 0.01, 0.99, 0.001, 0.999, 0.05, 0.95, 0.2, 0.8, 0.3, 0.7, 0.4, 0.6,
-                     0.02, 0.98, 0.005, 0.995)
 LABEL_GAP_PX = 6.0  # between two level labels of one axis
 
 
@@ -95,45 +91,6 @@ def fusion_display(spec: Mapping[str, Any] | None) -> dict[str, AxisDisplay]:
             c, s = float(t.get("center", 0.0)), float(t.get("scale", 1.0))
             out[name] = AxisDisplay(name, fmt=lambda x, c=c, s=s: f"{x * s + c:g}")
     return out
-
-
-def probability_axis(nomo: Nomogram, total_max: float) -> list[tuple[float, float]]:
-    """(total points, probability) ticks for the probability axis over 0..``total_max`` points.
-
-    The spec's ticks (rms: ``pretty`` of the fitted range, typically 0.1-0.9) keep their
-    positions; the standard ticks of :data:`PROBABILITY_TICKS` that fall inside the
-    drawn total-points range are added, placed exactly (``lp = lp0 + points / sc``), so
-    the axis reaches every probability a case on this nomogram can get.
-    Ordered by importance (spec ticks, then PROBABILITY_TICKS order).
-    """
-    out: list[tuple[float, float]] = []
-    seen: set[float] = set()
-    for pts, pr in zip(nomo.prob_points, nomo.prob_ticks):
-        if 0.0 <= pts <= total_max:
-            out.append((float(pts), float(pr)))
-            seen.add(round(float(pr), 9))
-    for pr in PROBABILITY_TICKS:
-        if round(pr, 9) in seen:
-            continue
-        pts = (math.log(pr / (1.0 - pr)) - nomo.lp0) * nomo.sc
-        if 0.0 <= pts <= total_max:
-            out.append((pts, pr))
-            seen.add(round(pr, 9))
-    spec = {round(float(p), 9) for p in nomo.prob_ticks}
-    rank = {round(p, 9): i for i, p in enumerate(PROBABILITY_TICKS)}
-    out.sort(key=lambda t: (rank.get(round(t[1], 9), len(rank) + (0 if round(t[1], 9) in spec else 1))))
-    return out
-
-
-def total_axis_ticks(nomo: Nomogram) -> list[float]:
-    """Total-points ticks: the spec's, continued at the same step up to the most points a case can get."""
-    ticks = [float(t) for t in nomo.total_points_ticks]
-    most = sum(max(ax.points) for ax in nomo.predictors)
-    if len(ticks) >= 2:
-        step = ticks[1] - ticks[0]
-        while step > 0 and ticks[-1] < most - 1e-9:
-            ticks.append(round(ticks[-1] + step, 9))
-    return ticks
 
 
 def format_probability(p: float) -> str:

@@ -313,3 +313,48 @@ class Nomogram:
         lines += aligned(["Total Points", "Linear predictor"],
                          [[f"{p:.1f}", f"{lp:g}"] for p, lp in zip(self.lp_points, self.lp_ticks)], align="rr")
         return "\n".join(lines)
+
+
+# Probability ticks the axis may show, most important first (label thinning keeps the first
+# that fit): the spec's own 0.1-0.9 ticks miss where confident cases sit (0.99 and beyond).
+PROBABILITY_TICKS = (0.5, 0.1, 0.9, 0.01, 0.99, 0.001, 0.999, 0.05, 0.95, 0.2, 0.8, 0.3, 0.7, 0.4, 0.6,
+                     0.02, 0.98, 0.005, 0.995)
+
+
+def probability_axis(nomo: Nomogram, total_max: float) -> list[tuple[float, float]]:
+    """(total points, probability) ticks for the probability axis over 0..``total_max`` points.
+
+    The spec's ticks (rms: ``pretty`` of the fitted range, typically 0.1-0.9) keep their
+    positions; the standard ticks of :data:`PROBABILITY_TICKS` that fall inside the
+    drawn total-points range are added, placed exactly (``lp = lp0 + points / sc``), so
+    the axis reaches every probability a case on this nomogram can get.
+    Ordered by importance (spec ticks, then PROBABILITY_TICKS order).
+    """
+    out: list[tuple[float, float]] = []
+    seen: set[float] = set()
+    for pts, pr in zip(nomo.prob_points, nomo.prob_ticks):
+        if 0.0 <= pts <= total_max:
+            out.append((float(pts), float(pr)))
+            seen.add(round(float(pr), 9))
+    for pr in PROBABILITY_TICKS:
+        if round(pr, 9) in seen:
+            continue
+        pts = (math.log(pr / (1.0 - pr)) - nomo.lp0) * nomo.sc
+        if 0.0 <= pts <= total_max:
+            out.append((pts, pr))
+            seen.add(round(pr, 9))
+    spec = {round(float(p), 9) for p in nomo.prob_ticks}
+    rank = {round(p, 9): i for i, p in enumerate(PROBABILITY_TICKS)}
+    out.sort(key=lambda t: (rank.get(round(t[1], 9), len(rank) + (0 if round(t[1], 9) in spec else 1))))
+    return out
+
+
+def total_axis_ticks(nomo: Nomogram) -> list[float]:
+    """Total-points ticks: the spec's, continued at the same step up to the most points a case can get."""
+    ticks = [float(t) for t in nomo.total_points_ticks]
+    most = sum(max(ax.points) for ax in nomo.predictors)
+    if len(ticks) >= 2:
+        step = ticks[1] - ticks[0]
+        while step > 0 and ticks[-1] < most - 1e-9:
+            ticks.append(round(ticks[-1] + step, 9))
+    return ticks

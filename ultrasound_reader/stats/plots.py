@@ -112,6 +112,15 @@ def nomogram_figure(spec: Mapping, title: str | None = None, marks: Mapping | No
     total = spec["total_points_axis"]["ticks"]
     lp = spec["lp_axis"]
     pr = spec["probability_axis"]
+    if marks:
+        # A patient on it: the total and probability axes reach every value a case can
+        # get (rms stops the probability axis at its fitted range, often 0.1-0.9).
+        from ultrasound_reader.stats.nomogram import Nomogram, probability_axis, total_axis_ticks
+
+        nomo = Nomogram.from_dict(spec)
+        total = total_axis_ticks(nomo)
+        ticks = sorted(probability_axis(nomo, max(total)))
+        pr = {"points": [t[0] for t in ticks], "probability": [t[1] for t in ticks]}
     maxscale = spec["maxscale"]
     rows = ["Points", *[p["name"] for p in preds], "Total points", "Linear predictor", "Probability"]
     fig = Figure(figsize=(8, 0.55 * len(rows) + 1.0))
