@@ -52,7 +52,7 @@ def test_overlay_follows_the_outline_softly(qtbot) -> None:  # noqa: ANN001
 
 
 def test_outline_past_the_box_fades_at_the_box_edge() -> None:
-    from ultrasound_reader.gui.cam_view import roi_mask
+    from ultrasound_reader.ai.gradcam import roi_mask
 
     clipped = CamMap(ROI.id, "L", 0, 3, (60, 26, 107, 75), np.ones((49, 47), np.float32))  # left part cut off
     mask = roi_mask([clipped], {ROI.id: ROI.outline()}, 49, 47, origin=(60, 26))

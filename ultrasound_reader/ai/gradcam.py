@@ -13,12 +13,13 @@ version (hooks, full backward) that tests and the benchmark baseline compare wit
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 if TYPE_CHECKING:  # torch is imported where used: the GUI uses the overlays without torch
+    from ultrasound_reader.case import CamMap
     from torch import Tensor, nn
 
 _COLORMAPS = {"jet": "COLORMAP_JET", "turbo": "COLORMAP_TURBO", "inferno": "COLORMAP_INFERNO",
@@ -132,6 +133,37 @@ def soft_mask(outline: np.ndarray, height: int, width: int, feather: float | Non
     t = np.clip((dist - 1.0) / f, 0.0, 1.0)  # the outermost filled pixels (on the outline) weigh 0
     weight = (t * t * (3.0 - 2.0 * t)).astype(np.float32)
     return np.ascontiguousarray(weight[pad:pad + height, pad:pad + width])
+
+
+def roi_mask(cams: Sequence[CamMap], outlines: Mapping[str, np.ndarray] | None, height: int, width: int,
+             origin: tuple[int, int] = (0, 0)) -> np.ndarray | None:
+    """Soft weights over a region for these maps: their ROI's soft mask, or 1 over the box of a map without outline."""
+    if not outlines:
+        return None
+    ox, oy = origin
+    mask = np.zeros((height, width), np.float32)
+    done: set[str] = set()
+    for c in cams:
+        outline = outlines.get(c.roi_id)
+        if outline is None:
+            x0, y0, x1, y1 = (int(v) for v in c.bbox)
+            mask[max(y0 - oy, 0):max(y1 - oy, 0), max(x0 - ox, 0):max(x1 - ox, 0)] = 1.0
+        elif c.roi_id not in done:
+            done.add(c.roi_id)
+            weight = soft_mask(outline, height, width, origin=origin)
+            # Where the outline reaches past the map's box (an ROI at the image's edge), the box edge
+            # fades too: no straight cut anywhere.
+            x0, y0, x1, y1 = (float(v) for v in c.bbox)
+            box = np.array([[x0 - 0.5, y0 - 0.5], [x1 - 0.5, y0 - 0.5], [x1 - 0.5, y1 - 0.5], [x0 - 0.5, y1 - 0.5]])
+            if not _inside_box(outline, box):
+                weight *= soft_mask(box, height, width, feather=feather_px(outline), origin=origin)
+            np.maximum(mask, weight, out=mask)
+    return mask
+
+
+def _inside_box(outline: np.ndarray, box: np.ndarray) -> bool:
+    pts = np.asarray(outline, float)
+    return bool((pts.min(axis=0) >= box.min(axis=0)).all() and (pts.max(axis=0) <= box.max(axis=0)).all())
 
 
 def overlay_rgba(cams: Sequence[object], height: int, width: int, *, cmap: str = "jet",

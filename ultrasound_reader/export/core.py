@@ -26,14 +26,9 @@ def is_demo(result: AnalysisResult | None, manifest: dict[str, Any] | None) -> b
 
 
 def signature_status(bundle: Any) -> str:
-    """What the bundle says about its signature, if this build knows ('not checked' otherwise)."""
-    for attr in ("signature_status", "signature"):
-        v = getattr(bundle, attr, None)
-        if isinstance(v, str) and v:
-            return v
-        if v is not None and hasattr(v, "status"):
-            return str(v.status)
-    return "not checked"
+    """The bundle's signature verdict as its short human line (``ai.signing.SignatureStatus.text``)."""
+    status = getattr(bundle, "signature", None)
+    return status.text if status is not None else "not checked"
 
 
 @dataclass

@@ -117,7 +117,7 @@ def overlay_picture(case: Case, result: AnalysisResult | None, demo: bool,
                     image: int | None = None, frame: int | None = None) -> tuple[np.ndarray, int, int]:
     """The frame with ROIs and the Grad-CAM, NOT FOR CLINICAL USE stamped when ``demo``, and
     the result text in a band below. Returns (RGB, image index, frame)."""
-    from ultrasound_reader.ai.gradcam import blend, overlay_rgba
+    from ultrasound_reader.ai.gradcam import blend, overlay_rgba, roi_mask
     from ultrasound_reader.dicom import open_cine
 
     if image is None or frame is None:
@@ -130,7 +130,9 @@ def overlay_picture(case: Case, result: AnalysisResult | None, demo: bool,
         model = cam_model(result, image, frame)
         cams = [c for c in result.cams if (c.image, c.frame, c.model) == (image, frame, model)]
         if cams:
-            rgb = blend(rgb, overlay_rgba(cams, h, w))
+            # As the reading window shows it by default: inside the ROI outline, soft edge.
+            outlines = {r.id: r.outline() for r in case.rois if (r.image, r.frame) == (image, frame)}
+            rgb = blend(rgb, overlay_rgba(cams, h, w, mask=roi_mask(cams, outlines, h, w)))
     rgb = _draw_rois(rgb, [r for r in case.rois if (r.image, r.frame) == (image, frame)])
     rgb = stamp(rgb, demo)
     lines = result_lines(result)

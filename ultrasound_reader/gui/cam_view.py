@@ -17,6 +17,7 @@ from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
+from ultrasound_reader.ai.gradcam import roi_mask
 from ultrasound_reader.case import CamMap
 from ultrasound_reader.gui import theme
 from ultrasound_reader.gui.cam_controls import CamSettings, cam_overlay, select_cams
@@ -67,39 +68,6 @@ def make_overlay(cams: Sequence[CamMap], height: int, width: int, settings: CamS
     mask = roi_mask(chosen, outlines, y1 - y0, x1 - x0, (x0, y0)) if settings.shape == "roi" else None
     rgba = cam_overlay(local, y1 - y0, x1 - x0, settings, mask=mask)
     return None if rgba is None else Overlay(rgba, x0, y0)
-
-
-def roi_mask(cams: Sequence[CamMap], outlines: Mapping[str, np.ndarray] | None, height: int, width: int,
-             origin: tuple[int, int] = (0, 0)) -> np.ndarray | None:
-    """Soft weights over a region for these maps: their ROI's soft mask, or 1 over the box of a map without outline."""
-    if not outlines:
-        return None
-    from ultrasound_reader.ai.gradcam import feather_px, soft_mask
-
-    ox, oy = origin
-    mask = np.zeros((height, width), np.float32)
-    done: set[str] = set()
-    for c in cams:
-        outline = outlines.get(c.roi_id)
-        if outline is None:
-            x0, y0, x1, y1 = (int(v) for v in c.bbox)
-            mask[max(y0 - oy, 0):max(y1 - oy, 0), max(x0 - ox, 0):max(x1 - ox, 0)] = 1.0
-        elif c.roi_id not in done:
-            done.add(c.roi_id)
-            weight = soft_mask(outline, height, width, origin=origin)
-            # Where the outline reaches past the map's box (an ROI at the image's edge), the box edge
-            # fades too: no straight cut anywhere.
-            x0, y0, x1, y1 = (float(v) for v in c.bbox)
-            box = np.array([[x0 - 0.5, y0 - 0.5], [x1 - 0.5, y0 - 0.5], [x1 - 0.5, y1 - 0.5], [x0 - 0.5, y1 - 0.5]])
-            if not _inside_box(outline, box):
-                weight *= soft_mask(box, height, width, feather=feather_px(outline), origin=origin)
-            np.maximum(mask, weight, out=mask)
-    return mask
-
-
-def _inside_box(outline: np.ndarray, box: np.ndarray) -> bool:
-    pts = np.asarray(outline, float)
-    return bool((pts.min(axis=0) >= box.min(axis=0)).all() and (pts.max(axis=0) <= box.max(axis=0)).all())
 
 
 class CamLayer(pg.ImageItem):
