@@ -56,11 +56,14 @@ def test_every_imported_package_is_declared():
 
 
 def test_test_only_packages_are_in_the_test_extra():
+    """pytest and friends are for the tests: the package never imports them, users never install them."""
     project = _project()
     imports = _third_party_imports()
-    assert "PIL" not in imports  # the package itself never uses Pillow ...
-    assert "pillow" not in _names(project["dependencies"])  # ... so users do not install it
-    assert "pillow" in _names(project["optional-dependencies"]["test"])
+    deps = _names(project["dependencies"])
+    for name in ("pytest", "pytestqt", "jpeg_ls"):
+        assert name not in imports, name
+    for name in ("pytest", "pytest-qt", "pyjpegls"):
+        assert name not in deps and name in _names(project["optional-dependencies"]["test"]), name
 
 
 def test_tomllib_falls_back_to_tomli_on_python_3_10(tmp_path):
