@@ -19,6 +19,7 @@ SUITES: dict[str, tuple[str, str]] = {
     "ai": ("ultrasound_reader.ai.bench", "FLL and soft-tissue analysis with Grad-CAM vs a naive baseline"),
     "stats": ("ultrasound_reader.stats.bench", "fast DeLong vs the naive O(n^2) computation"),
     "phantom": ("ultrasound_reader.phantom.bench", "phantom case generation vs writing the files alone"),
+    "pacs": ("ultrasound_reader.dicom.pacs.bench", "PACS round trip (send, query, retrieve, open) vs a local copy"),
 }
 
 

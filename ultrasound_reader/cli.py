@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "nomogram": ("ultrasound_reader.stats.cli_nomogram", "fit a logistic model and its nomogram"),
     "train": ("ultrasound_reader.training.cli", "train and export a model bundle from a config"),
     "bench": ("ultrasound_reader.bench", "run the speed benchmarks"),
+    "pacs": ("ultrasound_reader.dicom.pacs.cli", "talk to a PACS: echo, query, retrieve, send (DIMSE or DICOMweb)"),
+    "export": ("ultrasound_reader.export.cli", "export a case's results as DICOM SR, secondary capture and PDF"),
 }
 
 

@@ -52,3 +52,18 @@ def cache_dir() -> Path:
         path = Path(base) / "ultrasound-reader"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def config_dir() -> Path:
+    """Writable per-user settings folder (PACS nodes, ...); created on demand.
+
+    ``ULTRASOUND_READER_CONFIG`` overrides it (tests point it at a tmp folder).
+    """
+    env = os.environ.get("ULTRASOUND_READER_CONFIG")
+    if env:
+        path = Path(env)
+    else:
+        base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+        path = Path(base) / "ultrasound-reader"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -101,6 +101,13 @@ def plot_decision_curve(curves: Mapping[str, Mapping], path: str | Path, title: 
 
 def plot_nomogram(spec: Mapping, path: str | Path, title: str | None = None) -> Path:
     """Classic nomogram drawn from :meth:`Nomogram.to_dict` alone (as the GUI will)."""
+    return _save(nomogram_figure(spec, title), path)
+
+
+def nomogram_figure(spec: Mapping, title: str | None = None, marks: Mapping | None = None) -> Figure:
+    """The nomogram of :func:`plot_nomogram` as a Figure; ``marks`` puts one patient on it:
+    ``{"points": {predictor: points}, "total": total points, "label": text}`` (red dots on
+    each axis, a dashed line down from the total to the probability axis, the label there)."""
     preds = spec["predictors"]
     total = spec["total_points_axis"]["ticks"]
     lp = spec["lp_axis"]
@@ -147,6 +154,19 @@ def plot_nomogram(spec: Mapping, path: str | Path, title: str | None = None) -> 
     axis(y + 1, lp["points"], [f"{v:g}" for v in lp["linear_predictor"]], tmax)
     name(y + 2, "Probability")
     axis(y + 2, pr["points"], [f"{v:g}" for v in pr["probability"]], tmax)
+    if marks:
+        for i, p in enumerate(preds, start=1):
+            v = (marks.get("points") or {}).get(p["name"])
+            if v is not None:
+                ax.plot([float(v) / maxscale], [i], "o", color="#d62728", ms=6, zorder=5)
+        total_pts = marks.get("total")
+        if total_pts is not None:
+            x = float(total_pts) / tmax
+            ax.plot([x], [y], "o", color="#d62728", ms=6, zorder=5)
+            ax.plot([x, x], [y, y + 2], "--", color="#d62728", lw=1, zorder=4)
+            ax.plot([x], [y + 2], "v", color="#d62728", ms=7, zorder=5)
+            if marks.get("label"):
+                ax.text(x + 0.01, y + 2, str(marks["label"]), color="#d62728", fontsize=8, va="center")
     ax.set_title(title or f"Nomogram: {spec.get('outcome', '')}", fontsize=11)
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
