@@ -173,6 +173,9 @@ def test_new_case_save_beside_images_and_load_equal(tmp_path, dicom_samples):
     assert cr.check_images(again, {0: 1}) == []
     again.rois[0].frame = 3
     assert cr.check_images(again, {0: 2}) == [f"ROI {again.rois[0].id} is on frame 4, but cine.dcm has 2 frame(s)"]
+    again.rois[0].frame = 0
+    again.images[0].frame = 7  # the frame the image opens on, edited past the end of the cine
+    assert cr.check_images(again, {0: 2}) == ["image cine.dcm names frame 8, but it has 2 frame(s)"]
 
 
 def test_role_guess_from_a_colour_flow_region():

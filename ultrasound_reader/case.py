@@ -24,6 +24,14 @@ import numpy as np
 from ultrasound_reader.errors import UserError
 
 SCHEMA_VERSION = 1
+# Limits checked before a case file's content sizes anything (file size, counts, coordinates).
+MAX_CASE_BYTES = 8 << 20  # bytes; a case with 16 freehand ROIs of 10,000 points is ~ 0.6 MB
+MAX_IMAGES = 64
+MAX_ROIS = 256
+MAX_ROI_POINTS = 100_000
+MAX_FRAME = (1 << 31) - 1
+COORD_LIMIT = 100_000.0  # px; DICOM Rows/Columns stop at 65,535, so an ROI never needs more
+MIN_ROI_PX = 3.0  # an ROI narrower or lower than this (bbox, px) is a slip of the mouse, not an ROI
 
 Task = Literal["liver-fll", "soft-tissue"]
 TASKS: tuple[str, ...] = ("liver-fll", "soft-tissue")
@@ -78,9 +86,13 @@ class ImageRef:
     def __post_init__(self) -> None:
         if self.role not in IMAGE_ROLES:
             raise UserError(f"image {self.file}: role {self.role!r} is not one of {IMAGE_ROLES}")
-        if int(self.frame) < 0:
+        try:
+            frame = int(self.frame)
+        except (TypeError, ValueError):
+            raise UserError(f"image {self.file}: frame {self.frame!r} is not a whole number") from None
+        if frame < 0:
             raise UserError(f"image {self.file}: frame {self.frame} is negative")
-        self.frame = int(self.frame)
+        self.frame = frame
 
 
 @dataclass
@@ -104,16 +116,23 @@ class Roi:
             raise UserError(f"ROI {self.id}: kind {self.kind!r} is not one of {ROI_KINDS}")
         if self.shape not in ROI_SHAPES:
             raise UserError(f"ROI {self.id}: shape {self.shape!r} is not one of {ROI_SHAPES}")
-        self.points = [(float(x), float(y)) for x, y in self.points]
+        try:
+            self.points = [(float(x), float(y)) for x, y in self.points]
+        except (TypeError, ValueError):
+            raise UserError(f"ROI {self.id}: points must be (x, y) pairs of numbers") from None
         if any(not (math.isfinite(x) and math.isfinite(y)) for x, y in self.points):
             raise UserError(f"ROI {self.id}: points must be finite numbers")
+        if any(abs(x) > COORD_LIMIT or abs(y) > COORD_LIMIT for x, y in self.points):
+            raise UserError(f"ROI {self.id}: a point lies more than {COORD_LIMIT:,.0f} px from the image origin")
         need = 2 if self.shape in ("rectangle", "ellipse") else 3
         if len(self.points) < need:
             raise UserError(
                 f"ROI {self.id}: a {self.shape} needs at least {need} points, got {len(self.points)}"
             )
-        self.frame = int(self.frame)
-        self.image = int(self.image)
+        try:
+            self.frame, self.image = int(self.frame), int(self.image)
+        except (TypeError, ValueError):
+            raise UserError(f"ROI {self.id}: image and frame must be whole numbers") from None
 
     # -- geometry (image pixels) ------------------------------------------------
     def outline(self, n_ellipse: int = 64) -> np.ndarray:
@@ -199,6 +218,10 @@ class ClinicalFactors:
     depth_mm: float | None = None
 
     def __post_init__(self) -> None:
+        for name in ("age", "afp", "depth_mm"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+                raise UserError(f"clinical factor {name}: {v!r} is not a number")
         if self.age is not None and not (0 <= float(self.age) <= 120):
             raise UserError(f"clinical factor age: {self.age} is outside 0-120 years")
         if self.sex not in (None, "M", "F"):
@@ -218,6 +241,73 @@ class ClinicalFactors:
     def missing(self, names: list[str] | tuple[str, ...]) -> list[str]:
         """Those of ``names`` that are not recorded."""
         return [n for n in names if getattr(self, n) is None]
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [{"type": "null"}, schema]}
+
+
+_coord = {"type": "number", "minimum": -COORD_LIMIT, "maximum": COORD_LIMIT}
+_index = {"type": "integer", "minimum": 0, "maximum": MAX_FRAME}
+_bool = _nullable({"type": "boolean"})
+
+# What a case file may hold, checked before any of it is used (Case.from_dict).
+CASE_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "Ultrasound Reader case",
+    "type": "object",
+    "required": ["task", "case_id"],
+    "properties": {
+        "schema": {"const": SCHEMA_VERSION},
+        "task": {"enum": list(TASKS)},
+        "case_id": {"anyOf": [{"type": "string", "minLength": 1, "maxLength": 256},
+                              {"type": "integer", "minimum": 0}]},
+        "images": {
+            "type": "array", "maxItems": MAX_IMAGES,
+            "items": {
+                "type": "object", "required": ["file"],
+                "properties": {"file": {"type": "string", "minLength": 1, "maxLength": 4096},
+                               "frame": _index, "role": {"enum": list(IMAGE_ROLES)}},
+                "additionalProperties": False,
+            },
+        },
+        "rois": {
+            "type": "array", "maxItems": MAX_ROIS,
+            "items": {
+                "type": "object", "required": ["kind", "shape", "points"],
+                "properties": {
+                    "kind": {"enum": list(ROI_KINDS)},
+                    "shape": {"enum": list(ROI_SHAPES)},
+                    "points": {"type": "array", "minItems": 2, "maxItems": MAX_ROI_POINTS,
+                               "items": {"type": "array", "prefixItems": [_coord, _coord],
+                                         "minItems": 2, "maxItems": 2}},
+                    "image": {"type": "integer", "minimum": 0, "maximum": MAX_IMAGES - 1},
+                    "frame": _index,
+                    "id": {"type": "string", "minLength": 1, "maxLength": 128},
+                },
+                "additionalProperties": False,
+            },
+        },
+        "factors": {
+            "type": "object",
+            "properties": {
+                "age": _nullable({"type": "number", "minimum": 0, "maximum": 120}),
+                "sex": {"enum": [None, "M", "F"]},
+                "hepatitis": {"enum": [None, *HEPATITIS_LEVELS]},
+                "tumour_history": _bool, "halo": _bool, "vascularity": _bool,
+                "posterior_enhancement": _bool, "satellite": _bool,
+                "afp": _nullable({"type": "number", "minimum": 0, "maximum": 1e7}),
+                "shape": {"enum": [None, "round", "ellipse", "irregular"]},
+                "margin": {"enum": [None, "smooth", "not_smooth"]},
+                "echogenicity": {"enum": [None, "hypo", "iso", "hyper", "heterogeneous"]},
+                "site": _nullable({"type": "string", "maxLength": 200}),
+                "depth_mm": _nullable({"type": "number", "minimum": 0, "maximum": 1000}),
+            },
+            "additionalProperties": False,
+        },
+        "notes": {"type": "string", "maxLength": 100_000},
+    },
+}
 
 
 @dataclass
@@ -268,16 +358,22 @@ class Case:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], root: Path | None = None, source: str = "case") -> Case:
+        from ultrasound_reader import safejson
+
         if not isinstance(d, dict):
             raise UserError(f"{source}: expected a JSON object")
         schema = d.get("schema", SCHEMA_VERSION)
         if schema != SCHEMA_VERSION:
-            raise UserError(f"{source}: schema version {schema} is not supported (expected {SCHEMA_VERSION})")
+            raise UserError(f"{source}: schema version {safejson.short(schema)} is not supported "
+                            f"(expected {SCHEMA_VERSION})")
+        factor_names = {f.name for f in fields(ClinicalFactors)}
+        factors = d.get("factors", {})
+        unknown = set(factors) - factor_names if isinstance(factors, dict) else set()
+        if unknown:
+            raise UserError(f"{source}: unknown clinical factor(s) "
+                            f"{', '.join(safejson.short(k, 40) for k in sorted(unknown)[:5])}")
+        safejson.validate(d, CASE_SCHEMA, source)
         try:
-            factor_names = {f.name for f in fields(ClinicalFactors)}
-            unknown = set(d.get("factors", {})) - factor_names
-            if unknown:
-                raise UserError(f"{source}: unknown clinical factor(s) {sorted(unknown)}")
             return cls(
                 task=d["task"],
                 case_id=str(d["case_id"]),
@@ -289,7 +385,9 @@ class Case:
             )
         except KeyError as exc:
             raise UserError(f"{source}: missing field {exc.args[0]!r}") from None
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"{source}: {safejson.printable(str(exc))}") from None
+        except UserError as exc:
             raise UserError(f"{source}: {exc}") from None
 
     def save(self, path: str | Path) -> Path:
@@ -299,7 +397,7 @@ class Case:
             path = path / "case.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n", encoding="utf-8")
         tmp.replace(path)  # atomic: a crash never leaves half a case file
         self.root = path.parent
         return path
@@ -312,10 +410,13 @@ class Case:
             path = path / "case.json"
         if not path.is_file():
             raise UserError(f"{path}: no such case file")
+        from ultrasound_reader.safejson import read_json
+
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise UserError(f"{path}: not a readable case file ({exc})") from None
+            data = read_json(path, max_bytes=MAX_CASE_BYTES, what="case file", max_depth=8)
+        except UserError as exc:
+            reason = str(exc).removeprefix(f"{path}: ")
+            raise UserError(f"{path}: not a readable case file ({reason})") from None
         return cls.from_dict(data, root=path.parent, source=str(path))
 
 

@@ -27,13 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ultrasound_reader.case import ROI_KINDS, TASKS, Case, ImageRef, Roi, size_band
+from ultrasound_reader.case import MIN_ROI_PX, ROI_KINDS, TASKS, Case, ImageRef, Roi, size_band
 from ultrasound_reader.dicom.calibration import Calibration
 from ultrasound_reader.errors import UserError
 
 MAX_LESION_ROIS = 4  # Model^L averages the scores of 4 lesion ROIs
 MAX_BACKGROUND_ROIS = 4  # the FLL bundles pair at most one background ROI per lesion ROI
-MIN_ROI_PX = 3.0  # smaller than this (width or height) is a slip of the mouse, not an ROI
 FREEHAND_TOLERANCE_PX = 0.5  # freehand traces are thinned to within half a pixel of the hand
 
 KINDS_BY_TASK: dict[str, tuple[str, ...]] = {"liver-fll": ("lesion", "background"), "soft-tissue": ("mass",)}
@@ -358,8 +357,12 @@ def rebased(case: Case, folder: str | Path) -> Case:
 
 
 def check_images(case: Case, n_frames: Mapping[int, int | None]) -> list[str]:
-    """Problems of a loaded case against its images' frame counts (ROIs on frames that do not exist)."""
+    """Problems of a loaded case against its images' frame counts (images or ROIs on frames that do not exist)."""
     out = []
+    for i, ref in enumerate(case.images):
+        n = n_frames.get(i)
+        if n is not None and not 0 <= ref.frame < n:
+            out.append(f"image {Path(ref.file).name} names frame {ref.frame + 1}, but it has {n} frame(s)")
     for roi in case.rois:
         n = n_frames.get(roi.image)
         if n is not None and not 0 <= roi.frame < n:

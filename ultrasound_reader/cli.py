@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("ultrasound_reader.bench", "run the speed benchmarks"),
     "pacs": ("ultrasound_reader.dicom.pacs.cli", "talk to a PACS: echo, query, retrieve, send (DIMSE or DICOMweb)"),
     "export": ("ultrasound_reader.export.cli", "export a case's results as DICOM SR, secondary capture and PDF"),
+    "bundle": ("ultrasound_reader.ai.bundle_cli", "sign a model bundle or check its signature"),
 }
 
 

@@ -2,7 +2,7 @@
 
 One place, so that an editable install, a wheel and a PyInstaller build find the
 same files. Each location can be overridden by an environment variable
-(``ULTRASOUND_READER_RESOURCES``, ``ULTRASOUND_READER_MODELS``); user-writable data
+(``ULTRASOUND_READER_RESOURCES``, ``ULTRASOUND_READER_MODELS``, ``ULTRASOUND_READER_TRUST_STORE``); user-writable data
 (caches, run folders) goes under ``ULTRASOUND_READER_CACHE`` or the platform cache.
 """
 
@@ -40,6 +40,17 @@ def models_dir() -> Path:
     """Folder of bundled model bundles (one sub-folder each)."""
     env = os.environ.get("ULTRASOUND_READER_MODELS")
     return Path(env) if env else _bundled("models")
+
+
+def trust_store_dir() -> Path:
+    """Folder of public keys trusted to sign model bundles (``ULTRASOUND_READER_TRUST_STORE`` overrides).
+
+    The default is the bundled ``models/trust`` (the demo key), found beside the package,
+    not through ``ULTRASOUND_READER_MODELS``: pointing at other bundles does not make
+    their keys trusted.
+    """
+    env = os.environ.get("ULTRASOUND_READER_TRUST_STORE")
+    return Path(env) if env else _bundled("models") / "trust"
 
 
 def cache_dir() -> Path:

@@ -21,6 +21,9 @@ _EXPORTS = {
     "clear_cache": "ultrasound_reader.ai.bundle",
     "Bundle": "ultrasound_reader.ai.bundle",
     "Analyzer": "ultrasound_reader.ai.analyzer",
+    "SignatureStatus": "ultrasound_reader.ai.signing",
+    "verify_bundle": "ultrasound_reader.ai.signing",
+    "sign_bundle": "ultrasound_reader.ai.signing",
     "overlay_rgba": "ultrasound_reader.ai.gradcam",
 }
 

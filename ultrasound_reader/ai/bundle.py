@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ultrasound_reader.ai import manifest as _manifest
+from ultrasound_reader.ai import signing as _signing
 from ultrasound_reader.case import LB_TYPES, SOFT_TISSUE_SUBTYPES
 from ultrasound_reader.errors import UserError
 
@@ -50,6 +51,9 @@ class Bundle:
     models: dict[str, nn.Module] = field(repr=False)
     manifest_sha256: str = ""
     nomogram: Any = field(default=None, repr=False)  # stats.nomogram.Nomogram or None
+    # The signature verdict against the trust store it was loaded with (ai.signing):
+    # ``bundle.signature.verdict`` (verified / unsigned / untrusted) and ``.text`` for display.
+    signature: _signing.SignatureStatus | None = None
 
     @property
     def name(self) -> str:
@@ -81,7 +85,7 @@ def sha256_file(path: Path) -> str:
 
 
 # -- loading ----------------------------------------------------------------------------
-_cache: dict[str, tuple[tuple[Any, ...], Bundle]] = {}
+_cache: dict[tuple[Any, ...], tuple[tuple[Any, ...], Bundle]] = {}
 _lock = threading.Lock()
 
 
@@ -96,12 +100,7 @@ def _read_manifest(folder: Path) -> tuple[dict[str, Any], bytes]:
     mpath = folder / MANIFEST
     if not mpath.is_file():
         raise UserError(f"{folder}: not a model bundle (no {MANIFEST})")
-    raw = mpath.read_bytes()
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{mpath}: not valid JSON ({exc})") from None
-    return data, raw
+    return _manifest.read(mpath)
 
 
 def _refuse_pickles(folder: Path) -> None:
@@ -114,15 +113,25 @@ def _refuse_pickles(folder: Path) -> None:
 
 def _fingerprint(folder: Path, raw_manifest: bytes, files: dict[str, str]) -> tuple[Any, ...]:
     stats = []
-    for rel in sorted(files):
+    # Every file of the folder (the signature covers them all), listed or not.
+    for rel in sorted(set(files) | {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}):
         p = folder / rel
         st = p.stat() if p.is_file() else None
         stats.append((rel, st.st_size if st else -1, st.st_mtime_ns if st else -1))
     return (hashlib.sha256(raw_manifest).hexdigest(), tuple(stats))
 
 
-def load_bundle(path: str | Path, task: str | None = None) -> Bundle:
-    """Verify and load a bundle folder (cached). ``task``, when given, must match the manifest's."""
+def load_bundle(path: str | Path, task: str | None = None, *,
+                trust_store: str | Path | _signing.TrustStore | None = None,
+                require_signed: bool | None = None) -> Bundle:
+    """Verify and load a bundle folder (cached). ``task``, when given, must match the manifest's.
+
+    The signature is checked against ``trust_store`` (a folder of public keys or a
+    :class:`~ultrasound_reader.ai.signing.TrustStore`; default: the configured one)
+    before any weight is read: a tampered bundle is refused, and with
+    ``require_signed`` (default: ``ULTRASOUND_READER_REQUIRE_SIGNED``) so is one
+    that is not verified. The verdict is ``bundle.signature``.
+    """
     folder = Path(path).expanduser().resolve()
     data, raw = _read_manifest(folder)
     _manifest.validate(data, source=str(folder / MANIFEST))
@@ -131,13 +140,22 @@ def load_bundle(path: str | Path, task: str | None = None) -> Bundle:
     # Checked on every call, cache hit or not: a pickle dropped in later is still refused.
     _refuse_pickles(folder)
     _refuse_unlisted_weights(folder, data["files"])
-    key = str(folder)
+    store = trust_store if isinstance(trust_store, _signing.TrustStore) else _signing.trust_store(trust_store)
+    require = _signing.require_signed_default() if require_signed is None else bool(require_signed)
+    # One entry per folder and trust store: the verdict is part of the loaded bundle.
+    key = (str(folder), store.fingerprint)
     fp = _fingerprint(folder, raw, data["files"])
     with _lock:
         hit = _cache.get(key)
-        if hit is not None and hit[0] == fp:
-            return hit[1]
+    if hit is not None and hit[0] == fp:
+        bundle = hit[1]
+        _signing.enforce(bundle.signature, folder, require)  # the policy of this call
+        return bundle
+    # Before any weight is read: a tampered bundle is refused, and under the policy an unverified one.
+    status = _signing.verify_bundle(folder, store)
+    _signing.enforce(status, folder, require)
     bundle = _load_verified(folder, data, raw)
+    bundle.signature = status
     with _lock:
         _cache[key] = (fp, bundle)
     return bundle
@@ -285,7 +303,7 @@ def save_bundle(folder: str | Path, manifest: dict[str, Any], weights: dict[str,
         _manifest.validate(m, source=f"{folder / MANIFEST} (being written)")
         (tmp / MODEL_CARD).write_text(model_card or render_model_card(m), encoding="utf-8")
         m["files"] = {rel: sha256_file(tmp / rel) for rel in sorted(m["files"])}
-        (tmp / MANIFEST).write_text(json.dumps(m, indent=2) + "\n", encoding="utf-8")
+        (tmp / MANIFEST).write_text(json.dumps(m, indent=2, allow_nan=False) + "\n", encoding="utf-8")
         # mkdtemp and safetensors make owner-only files; a bundle is shared read-only data.
         umask = os.umask(0)
         os.umask(umask)

@@ -10,12 +10,12 @@ case's task is used, if there is one.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from pathlib import Path
 from typing import Any
 
+from ultrasound_reader import safejson
 from ultrasound_reader.errors import UserError
 
 
@@ -27,19 +27,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-cam", action="store_true", help="skip the Grad-CAM maps")
     p.add_argument("--cam-method", choices=("gradcam", "gradcam++"), default="gradcam")
     p.add_argument("--threads", type=int, default=2, metavar="N", help="torch CPU threads (default 2)")
+    add_trust_arguments(p)
+
+
+def add_trust_arguments(p: argparse.ArgumentParser) -> None:
+    """``--trust-store DIR`` and ``--require-signed``: how a bundle's signature is judged (ai.signing)."""
+    p.add_argument("--trust-store", metavar="DIR",
+                   help="folder of trusted public keys (*.pub) for bundle signatures (default: "
+                        "$ULTRASOUND_READER_TRUST_STORE, else the bundled models/trust)")
+    p.add_argument("--require-signed", action="store_true",
+                   help="site policy: refuse bundles whose signature is not verified "
+                        "(also ULTRASOUND_READER_REQUIRE_SIGNED=1)")
 
 
 def default_bundle(task: str) -> Path:
     """The first bundled bundle (models/) whose manifest names ``task``."""
+    from ultrasound_reader.ai.manifest import read as read_manifest
     from ultrasound_reader.paths import models_dir
 
     root = models_dir()
     for d in sorted(p for p in root.glob("*") if (p / "manifest.json").is_file()):
         try:
-            if json.loads((d / "manifest.json").read_text(encoding="utf-8")).get("task") == task:
-                return d
-        except (OSError, ValueError):
+            data, _ = read_manifest(d / "manifest.json")
+        except UserError:
             continue
+        if isinstance(data, dict) and data.get("task") == task:
+            return d
     raise UserError(f"no --bundle given and no bundled model for task {task!r} in {root}")
 
 
@@ -76,6 +89,8 @@ def write_cams(result: Any, case: Any, folder: Path) -> list[str]:
 def _human(d: dict[str, Any]) -> str:
     lines = [f"case {d['case_id']} ({d['task']}) with {d['bundle_name']} {d['bundle_version']}"
              " - research software, not for clinical use"]
+    if d.get("bundle_signature"):
+        lines.append(f"  bundle: {d['bundle_signature']['verdict']} - {d['bundle_signature']['text']}")
     labels = d.get("model_labels", {})
     for k, v in d["probabilities"].items():
         lines.append(f"  {k:<6} p = {v:.3f}   {labels.get(k, '')}")
@@ -117,14 +132,16 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--threads: must be >= 1, got {args.threads}")
     case = Case.load(args.case)
     bundle_dir = Path(args.bundle) if args.bundle else default_bundle(case.task)
-    bundle = load_bundle(bundle_dir, task=case.task)  # a bundle of another task fails before any weight is read
+    # A bundle of another task, or a tampered one, fails before any weight is read.
+    bundle = load_bundle(bundle_dir, task=case.task, trust_store=args.trust_store,
+                         require_signed=True if args.require_signed else None)
     result = Analyzer(bundle, threads=args.threads, cam=not args.no_cam, cam_method=args.cam_method).run(case)
     d = result.to_dict()
+    d["bundle_signature"] = bundle.signature.to_dict() if bundle.signature else None
     if args.cam_dir and result.cams:
         d["cam_files"] = write_cams(result, case, Path(args.cam_dir))
     if args.json:
-        json.dump(d, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        sys.stdout.write(safejson.dumps(d, indent=2) + "\n")
     else:
         print(_human(d))
     return 0

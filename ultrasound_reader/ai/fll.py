@@ -22,11 +22,11 @@ from typing import Any
 import torch
 
 from ultrasound_reader.ai import fusion as _fusion
-from ultrasound_reader.ai.analyzer import RunContext, decide, lesion_size, looks_cystic
+from ultrasound_reader.ai.context import RunContext, decide, lesion_size, looks_cystic
 from ultrasound_reader.ai.gradcam import head_gradients
 from ultrasound_reader.ai.inference import cam_maps, pooled, trunk_forward
 from ultrasound_reader.ai.preprocess import crop_roi
-from ultrasound_reader.case import AnalysisResult, Roi
+from ultrasound_reader.case import LB_TYPES, AnalysisResult, Roi
 from ultrasound_reader.errors import UserError
 
 LABELS = {"L": "Model^L (lesion ROIs)", "LB": "Model^LB (lesion + liver background)",
@@ -114,7 +114,7 @@ def run_fll(ctx: RunContext) -> AnalysisResult:
         idx = torch.tensor(pair)
         g_b = torch.zeros_like(pb).index_add_(0, idx, g_pair)
         g_b /= torch.bincount(idx, minlength=len(backgrounds)).clamp(min=1)[:, None].to(g_b.dtype)
-        lb_names = list(arch.get("lb_types", ["normal", "steatosis", "fibrosis"]))
+        lb_names = list(arch.get("lb_types", LB_TYPES))
         with torch.no_grad():
             lb_logits = LB.lb_head(pb)
         predicted = lb_logits.argmax(1)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ultrasound_reader import safejson
 from ultrasound_reader.ai.fusion import ENCODINGS_FACTOR, ENCODINGS_MODEL, FACTOR_FIELDS
 from ultrasound_reader.case import TASKS
 from ultrasound_reader.errors import UserError
@@ -23,7 +24,15 @@ FLL_MODELS = ("L", "LB")
 SOFT_TISSUE_MODELS = ("DLM-1", "SM-1", "SM-2", "SM-3", "SM-4", "SM-5")
 FLL_OUTPUTS = ("L", "LB", "LBC")
 
-_num = {"type": "number"}
+# Every number has a range. Non-finite numbers (NaN, Infinity, 1e400) never get this far: the
+# strict parser (safejson) refuses them. The ranges also bound what sizes memory before any
+# weight is read: input size, block widths and depths, images per lesion.
+MAX_MANIFEST_BYTES = 4 << 20
+MAX_INPUT_SIDE = 2048  # px; the papers use 224 and 470
+MAX_DEPTH = 32  # nesting levels; a manifest needs ~8
+MAX_COEF = 100.0  # |logistic coefficient| or intercept: an odds ratio of e^100 is no model
+_num = {"type": "number", "minimum": -1e6, "maximum": 1e6}
+_coef = {"type": "number", "minimum": -MAX_COEF, "maximum": MAX_COEF}
 _prob = {"type": "number", "minimum": 0, "maximum": 1}
 _str = {"type": "string", "minLength": 1}
 _sha = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
@@ -37,7 +46,9 @@ _threshold = {
         "cohort": {"type": "string"},
         "operating_point": {
             "type": "object",
-            "properties": {"sensitivity": _prob, "specificity": _prob, "youden": _num, "n": {"type": "integer"}},
+            "properties": {"sensitivity": _prob, "specificity": _prob,
+                           "youden": {"type": "number", "minimum": -1, "maximum": 1},
+                           "n": {"type": "integer", "minimum": 0}},
             "additionalProperties": True,
         },
     },
@@ -53,10 +64,10 @@ _term = {
         "model": {"enum": list(FLL_MODELS)},
         "field": {"enum": list(FACTOR_FIELDS)},
         "encoding": {"enum": list(ENCODINGS_MODEL + ENCODINGS_FACTOR)},
-        "value": {"type": ["number", "string", "boolean"]},
+        "value": {"anyOf": [_num, {"type": ["string", "boolean"]}]},
         "center": _num,
-        "scale": {"type": "number", "exclusiveMinimum": 0},
-        "coef": _num,
+        "scale": {"type": "number", "exclusiveMinimum": 0, "maximum": 1e6},
+        "coef": _coef,
     },
     "allOf": [
         {"if": {"properties": {"source": {"const": "model"}}},
@@ -92,7 +103,7 @@ SCHEMA: dict[str, Any] = {
                 "statement": _str,
                 "population": {"type": "string"},
                 "contraindications": {"type": "array", "items": _str},
-                "min_lesion_cm": {"type": ["number", "null"], "minimum": 0},
+                "min_lesion_cm": {"type": ["number", "null"], "minimum": 0, "maximum": 100},
                 "not_for_clinical_use": {"type": "boolean"},
             },
             "additionalProperties": False,
@@ -121,11 +132,12 @@ SCHEMA: dict[str, Any] = {
                 "block_setting": {
                     "type": "array", "minItems": 1,
                     "items": {"type": "array", "prefixItems": [
-                        {"type": "integer", "minimum": 1}, {"type": ["integer", "null"], "minimum": 1},
-                        {"type": "integer", "minimum": 1}], "minItems": 3, "maxItems": 3},
+                        {"type": "integer", "minimum": 1, "maximum": 4096},
+                        {"type": ["integer", "null"], "minimum": 1, "maximum": 4096},
+                        {"type": "integer", "minimum": 1, "maximum": 64}], "minItems": 3, "maxItems": 3},
                 },
                 "stochastic_depth_prob": {"type": "number", "minimum": 0, "maximum": 1},
-                "layer_scale": _num,
+                "layer_scale": {"type": "number", "minimum": 0, "maximum": 10},
                 "combine": {"enum": ["mean_probability", "mean_logit"]},
                 "subtypes": {"type": "object", "additionalProperties": _str},
             },
@@ -146,10 +158,11 @@ SCHEMA: dict[str, Any] = {
             "type": "object",
             "required": ["width", "height", "mean", "std", "color"],
             "properties": {
-                "width": {"type": "integer", "minimum": 8},
-                "height": {"type": "integer", "minimum": 8},
-                "mean": {"type": "array", "items": _num, "minItems": 3, "maxItems": 3},
-                "std": {"type": "array", "items": {"type": "number", "exclusiveMinimum": 0},
+                "width": {"type": "integer", "minimum": 8, "maximum": MAX_INPUT_SIDE},
+                "height": {"type": "integer", "minimum": 8, "maximum": MAX_INPUT_SIDE},
+                # pixels are scaled to [0, 1] before normalisation (preprocess.crop_roi)
+                "mean": {"type": "array", "items": _prob, "minItems": 3, "maxItems": 3},
+                "std": {"type": "array", "items": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
                         "minItems": 3, "maxItems": 3},
                 "color": {"type": "object", "properties": {"bmode": _colour, "cdfi": _colour},
                           "required": ["bmode"], "additionalProperties": False},
@@ -164,8 +177,9 @@ SCHEMA: dict[str, Any] = {
         "images_per_lesion": {
             "type": "object",
             "required": ["min", "max", "recommended"],
-            "properties": {"min": {"type": "integer", "minimum": 1}, "max": {"type": "integer", "minimum": 1},
-                           "recommended": {"type": "integer", "minimum": 1}},
+            "properties": {"min": {"type": "integer", "minimum": 1, "maximum": 64},
+                           "max": {"type": "integer", "minimum": 1, "maximum": 64},
+                           "recommended": {"type": "integer", "minimum": 1, "maximum": 64}},
             "additionalProperties": False,
         },
         "thresholds": {"type": "object", "minProperties": 1, "additionalProperties": _threshold},
@@ -173,7 +187,7 @@ SCHEMA: dict[str, Any] = {
         "fusion": {
             "type": ["object", "null"],
             "required": ["model", "intercept", "terms"],
-            "properties": {"model": {"const": "LBC"}, "intercept": _num,
+            "properties": {"model": {"const": "LBC"}, "intercept": _coef,
                            "terms": {"type": "array", "items": _term, "minItems": 1}},
             "additionalProperties": False,
         },
@@ -199,21 +213,27 @@ SCHEMA: dict[str, Any] = {
 }
 
 
-def _where(error: Any) -> str:
-    path = "/".join(str(p) for p in error.absolute_path)
-    return path or "(top level)"
-
-
 def validate(manifest: Any, source: str = "manifest.json") -> None:
-    """Raise a UserError naming the first offending key when the manifest is not valid."""
-    import jsonschema
+    """Raise a UserError naming the first offending key when the manifest is not valid.
 
-    validator = jsonschema.Draft202012Validator(SCHEMA)
-    errors = sorted(validator.iter_errors(manifest), key=lambda e: (len(list(e.absolute_path)), str(e.path)))
-    if errors:
-        e = jsonschema.exceptions.best_match(errors)
-        raise UserError(f"{source}: {_where(e)}: {e.message}")
+    Also refuses non-finite numbers anywhere (a manifest built in memory never went
+    through the strict parser).
+    """
+    safejson.validate(manifest, SCHEMA, source)
+    try:
+        safejson.dumps(manifest)
+    except ValueError:
+        raise UserError(f"{source}: contains NaN or Infinity; every number must be finite") from None
     _check_consistency(manifest, source)
+
+
+def read(path: Any) -> tuple[Any, bytes]:
+    """(parsed, raw bytes) of a manifest file, parsed strictly (size, depth, no NaN/Infinity).
+
+    The schema is checked by :func:`validate`.
+    """
+    raw = safejson.read_bytes(path, max_bytes=MAX_MANIFEST_BYTES, what="bundle manifest")
+    return safejson.loads(raw, str(path), max_depth=MAX_DEPTH), raw
 
 
 def _check_consistency(m: dict[str, Any], source: str) -> None:

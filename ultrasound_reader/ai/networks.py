@@ -32,12 +32,12 @@ import torchvision
 from torch import Tensor, nn
 from torchvision.models.convnext import CNBlockConfig, ConvNeXt
 
+from ultrasound_reader.case import LB_TYPES
 from ultrasound_reader.errors import UserError
 
 log = logging.getLogger(__name__)
 
 EMBED_DIM = 512  # ResNet-18's last stage width
-LB_TYPES_DEFAULT = ("normal", "steatosis", "fibrosis")
 
 # Named ConvNeXt block settings: (input channels, output channels or None, blocks).
 # "tiny" is torchvision's convnext_tiny (the paper's family); "small-demo" and "micro"
@@ -196,7 +196,7 @@ def build_model(task: str, name: str, arch: dict[str, Any]) -> nn.Module:
         if name == "L":
             return LesionNet(dropout)
         if name == "LB":
-            return LesionBackgroundNet(dropout, len(arch.get("lb_types", LB_TYPES_DEFAULT)))
+            return LesionBackgroundNet(dropout, len(arch.get("lb_types", LB_TYPES)))
     elif task == "soft-tissue" and (name == "DLM-1" or name.startswith("SM-")):
         return ConvNeXtClassifier(convnext_block_setting(arch), float(arch.get("stochastic_depth_prob", 0.0)),
                                   float(arch.get("layer_scale", 1e-6)))

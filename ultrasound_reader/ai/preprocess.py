@@ -22,10 +22,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ultrasound_reader.case import Roi
+from ultrasound_reader.case import MIN_ROI_PX, Roi
 from ultrasound_reader.errors import UserError
-
-MIN_ROI_PX = 2  # a crop needs at least this many pixels along each axis
 
 
 @dataclass(frozen=True)
@@ -69,8 +67,12 @@ def check_roi(roi: Roi, width: int, height: int, where: str = "") -> tuple[int, 
     """The ROI's pixel box, after refusing zero-area ROIs and ROIs outside the image."""
     x0, y0, x1, y1 = roi_box(roi)
     at = f" on {where}" if where else ""
-    if roi.area_px() <= 0 or x1 - x0 < MIN_ROI_PX or y1 - y0 < MIN_ROI_PX:
-        raise UserError(f"ROI {roi.id}{at}: zero or near-zero area (box {x1 - x0}x{y1 - y0} px); redraw it")
+    bx0, by0, bx1, by1 = roi.bbox()
+    # The reading rules' minimum (case.MIN_ROI_PX, on the outline's extent): what the GUI refuses
+    # to draw is not analysed either. 3 px of extent always covers >= 3 pixel centres.
+    if roi.area_px() <= 0 or bx1 - bx0 < MIN_ROI_PX or by1 - by0 < MIN_ROI_PX:
+        raise UserError(f"ROI {roi.id}{at}: zero or near-zero area ({bx1 - bx0:.1f} x {by1 - by0:.1f} px, "
+                        f"at least {MIN_ROI_PX:g} px across needed); redraw it")
     if x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:
         raise UserError(f"ROI {roi.id}{at}: lies outside the {width}x{height} image")
     return x0, y0, x1, y1

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ultrasound_reader.ai.analyzer import RunContext, decide, lesion_size
+from ultrasound_reader.ai.context import RunContext, decide, lesion_size
 from ultrasound_reader.ai.gradcam import head_gradients
 from ultrasound_reader.ai.inference import cam_maps, pooled, trunk_forward
 from ultrasound_reader.ai.manifest import SOFT_TISSUE_MODELS

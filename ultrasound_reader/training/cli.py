@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,6 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "continue with --resume")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.add_argument("--json", action="store_true", help="print one JSON object with the run summary")
+    p.add_argument("--sign-key", metavar="KEY.pem",
+                   help="sign the exported bundle with this EC private key (PEM; default "
+                        "$ULTRASOUND_READER_SIGNING_KEY; password from $ULTRASOUND_READER_SIGNING_KEY_PASSWORD)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,6 +38,13 @@ def run(args: argparse.Namespace) -> int:
     if args.stop_after_epochs is not None and args.stop_after_epochs < 1:
         raise UserError("--stop-after-epochs: must be >= 1")
     cfg = load_config(args.config, args.overrides)
+    if args.sign_key:  # checked now, not after hours of training; the export reads it from the environment
+        import os
+
+        from ultrasound_reader.ai.signing import ENV_SIGNING_KEY, load_signing_key
+
+        load_signing_key(args.sign_key)
+        os.environ[ENV_SIGNING_KEY] = str(Path(args.sign_key).expanduser().resolve())
     from ultrasound_reader.training.run import train  # torch only after the config is known to be valid
 
     result = train(cfg, resume=args.resume, stop_after_epochs=args.stop_after_epochs, progress=not args.quiet)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ultrasound_reader.ai.manifest import SOFT_TISSUE_MODELS
 from ultrasound_reader.case import TASKS
 from ultrasound_reader.errors import UserError
 
@@ -40,7 +41,6 @@ FLL_FACTORS: tuple[str, ...] = (
     "posterior_enhancement",
     "satellite",
 )
-SOFT_TISSUE_MODELS: tuple[str, ...] = ("DLM-1", "SM-1", "SM-2", "SM-3", "SM-4", "SM-5")
 
 
 @dataclass

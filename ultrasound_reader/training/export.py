@@ -173,7 +173,17 @@ def _finite(x: Any) -> Any:
     return x
 
 
-def write_bundle(folder: Path, m: dict[str, Any], weights: dict[str, Any], card: str, fp16: bool) -> Path:
-    from ultrasound_reader.ai.bundle import save_bundle
+def write_bundle(folder: Path, m: dict[str, Any], weights: dict[str, Any], card: str, fp16: bool,
+                 sign_key: Path | None = None) -> Path:
+    """Write the bundle; sign it when given a key (``sign_key``, else ``ULTRASOUND_READER_SIGNING_KEY``).
 
-    return save_bundle(folder, m, weights, model_card=card, fp16=fp16, overwrite=True)
+    ``ultrasound-reader train --sign-key KEY`` sets that variable for its run.
+    """
+    from ultrasound_reader.ai.bundle import save_bundle
+    from ultrasound_reader.ai.signing import sign_bundle, signing_key_from_env
+
+    key = sign_key or signing_key_from_env()
+    out = save_bundle(folder, m, weights, model_card=card, fp16=fp16, overwrite=True)
+    if key is not None:
+        sign_bundle(out, key)
+    return out
