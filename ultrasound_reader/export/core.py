@@ -31,6 +31,8 @@ def signature_status(bundle: Any) -> str:
         v = getattr(bundle, attr, None)
         if isinstance(v, str) and v:
             return v
+        if v is not None and hasattr(v, "verdict"):  # ai.signing.SignatureStatus
+            return str(v.verdict)
         if v is not None and hasattr(v, "status"):
             return str(v.status)
     return "not checked"
