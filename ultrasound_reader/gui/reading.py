@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QStackedWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -42,7 +43,7 @@ from PySide6.QtWidgets import (
 from ultrasound_reader import case_rules
 from ultrasound_reader.case import Case
 from ultrasound_reader.errors import UserError
-from ultrasound_reader.gui import theme
+from ultrasound_reader.gui import theme, verdict
 from ultrasound_reader.gui.analysis import AnalysisController, AnalysisRun, Inputs
 from ultrasound_reader.gui.bundles import no_bundle_message
 from ultrasound_reader.gui.cam_controls import CamControls
@@ -196,6 +197,12 @@ class ReadingController(QObject):
         self.status_label.setStyleSheet(f"color: {theme.TEXT_DIM}; padding: 2px 8px; background: {theme.PANEL};")
         lay.addWidget(self.status_label)
         lay.addWidget(self.results, 1)
+        # Buttons other controllers offer on a result (Export…, Send to PACS…): add_result_action.
+        self.result_actions_row = QWidget(box)
+        self.result_actions_row.setObjectName("resultActions")
+        QHBoxLayout(self.result_actions_row).setContentsMargins(6, 4, 6, 4)
+        self.result_actions_row.hide()
+        lay.addWidget(self.result_actions_row)
         self.results_dock = _dock("Results", "resultsDock", _scrolled(box, horizontal=True), parent)
 
         self.nomogram_stack = QStackedWidget()
@@ -366,12 +373,25 @@ class ReadingController(QObject):
         return QFileDialog.getExistingDirectory(self.shell.dialog_parent(),
                                                 "Open model bundle (a folder with manifest.json)", start) or None
 
+    def add_result_action(self, action: Any) -> QToolButton:
+        """A button for ``action`` under the results (it follows the action's text and enabled state)."""
+        button = QToolButton(self.result_actions_row)
+        button.setDefaultAction(action)
+        button.setObjectName(f"result_{action.objectName()}")
+        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.result_actions_row.layout().addWidget(button)
+        self.result_actions_row.show()
+        return button
+
     def _update_model_label(self) -> None:
         s = self.session
+        self.model_label.setStyleSheet(f"color: {theme.TEXT_DIM};")
         if s.loading is not None:
             text = f"Loading model {s.loading.name}…"
         elif s.bundle is not None:
-            text = f"Model: {s.bundle.name} {s.bundle.version}"
+            # The signature verdict (verified / unsigned / untrusted) with its reason, in the model line.
+            text = f"Model: {s.bundle.name} {s.bundle.version} · {verdict.short(s.bundle)}"
+            self.model_label.setStyleSheet(f"color: {verdict.colour(s.bundle)};")
         elif s.no_bundle_task is not None:
             text = f"No model bundle for task {s.no_bundle_task} — analysis unavailable"
         else:
