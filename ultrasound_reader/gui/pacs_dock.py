@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STUDY_COLUMNS = ("Patient / series", "Date", "Accession", "Description", "Modality", "Series", "Images")
+STUDY_COLUMNS = ("Patient / series", "Images", "Series", "Date", "Modality", "Accession", "Description")
 UID_ROLE = Qt.ItemDataRole.UserRole
 THUMB_PX = 48
 
@@ -212,13 +212,13 @@ class QueryRetrieveDock(QDockWidget):
         self.tree.clear()
         for st in studies:
             name = st.patient_name.replace("^", " ").strip()
-            top = QTreeWidgetItem([f"{st.patient_id}  {name}".strip(), _date(st.date), st.accession, st.description,
-                                   "/".join(st.modalities), _count(st.n_series), _count(st.n_instances)])
+            top = QTreeWidgetItem([f"{st.patient_id}  {name}".strip(), _count(st.n_instances), _count(st.n_series),
+                                   _date(st.date), "/".join(st.modalities), st.accession, st.description])
             top.setData(0, UID_ROLE, st.study_uid)
             top.setToolTip(0, f"Study {st.study_uid}")
             for se in sorted(st.series, key=lambda s: (s.number is None, s.number or 0)):
                 child = QTreeWidgetItem([f"#{se.number if se.number is not None else '?'}  {se.description}".strip(),
-                                         "", "", "", se.modality, "", _count(se.n_instances)])
+                                         _count(se.n_instances), "", "", se.modality, "", ""])
                 child.setData(0, UID_ROLE, se.series_uid)
                 child.setToolTip(0, f"Series {se.series_uid}")
                 top.addChild(child)
