@@ -26,10 +26,22 @@ AET = "ORTHANC"
 OUR_AET = "USREADER"
 
 
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free TCP ports on 127.0.0.1 (all held until all are chosen)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
 
 
 def orthanc_binary() -> str:
@@ -51,7 +63,7 @@ class Orthanc:
     def __init__(self, workdir: Path) -> None:
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.http_port, self.dicom_port, self.scp_port = free_port(), free_port(), free_port()
+        self.http_port, self.dicom_port, self.scp_port = free_ports(3)
         self.proc: subprocess.Popen | None = None
         self.config = self.dir / "orthanc.json"
         storage = self.dir / "storage"
@@ -83,7 +95,7 @@ class Orthanc:
     def start(self, timeout: float = 30.0) -> Orthanc:
         log = open(self.dir / "orthanc.log", "ab")
         self.proc = subprocess.Popen([orthanc_binary(), str(self.config)], stdout=log, stderr=subprocess.STDOUT,
-                                     cwd=self.dir, start_new_session=True)
+                                     cwd=self.dir)  # same process group: a Ctrl-C of the tests stops it too
         t0 = time.monotonic()
         while time.monotonic() - t0 < timeout:
             if self.proc.poll() is not None:
