@@ -119,7 +119,7 @@ def test_sr_round_trip_identified(analysed: Analysed, tmp_path: Path) -> None:
     assert content.lesion_size_cm == pytest.approx(result.lesion_size_cm, abs=1e-9)
     assert content.total_points == pytest.approx(result.total_points, abs=1e-9)
     assert content.algorithm["name"] == result.bundle_name and content.algorithm["version"] == result.bundle_version
-    assert "signature=not checked" in content.algorithm["parameters"]
+    assert "signature=unsigned" in content.algorithm["parameters"]  # the random test bundle has no model.sig
     assert any("NOT FOR CLINICAL USE" in p for p in content.algorithm["parameters"])
     # ROI sizes on the calibrated images (0.2 mm/px) and the per-ROI AI scores are in the groups
     lesion = content.rois[1]
@@ -221,7 +221,7 @@ def test_pdf_report(analysed: Analysed, tmp_path: Path) -> None:
     path = Export(analysed.case, analysed.result, analysed.bundle, deid=True, secret=SECRET).pdf(tmp_path / "r.pdf")
     text = _strings_of(path)
     r = analysed.result
-    for needle in ("NOT FOR CLINICAL USE", r.bundle_name, "signature: not checked", "Intended use",
+    for needle in ("NOT FOR CLINICAL USE", r.bundle_name, "signature: unsigned", "Intended use",
                    f"{r.probabilities['L']:.3f}", f"cut-off {r.cutoff:.3f}", "de-identified"):
         assert needle in text, needle
     for w in r.warnings:
