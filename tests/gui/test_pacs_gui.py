@@ -160,7 +160,16 @@ def test_nodes_dialog_saves_checks_and_keeps_the_secret_out(qtbot, pacs_window, 
     dialog.auth.setCurrentIndex(dialog.auth.findData("basic"))
     dialog.username.setText("reader")
     assert not dialog.save() and "needs a password" in dialog.message.text()  # no secret yet
+    dialog.secret.setText("wrong-password")
+    with qtbot.waitSignal(dialog.tested, timeout=20000) as tested:  # Test Connection before saving
+        assert dialog.test_connection() > 0
+    assert tested.args == [False] and "refused our credentials (HTTP 401)" in dialog.message.text()
+    assert "wrong-password" not in dialog.message.text()
     dialog.secret.setText(PASSWORD)
+    with qtbot.waitSignal(dialog.tested, timeout=20000) as tested:
+        dialog.test_button.click()
+    assert tested.args == [True] and dialog.message.text().startswith("site-web (http://127.0.0.1:")
+    assert "answered in" in dialog.message.text()
     assert dialog.save(), dialog.message.text()
     text = pacs_nodes.nodes_path().read_text()
     assert PASSWORD not in text and json.loads(text)["nodes"][-1]["name"] == "site-web"

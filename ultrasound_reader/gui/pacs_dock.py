@@ -338,7 +338,7 @@ class PacsController(QObject):
     def edit_nodes(self) -> Any:
         from ultrasound_reader.gui.pacs_nodes_dialog import NodesDialog
 
-        dialog = NodesDialog(self.shell.dialog_parent())
+        dialog = NodesDialog(self.shell.dialog_parent(), submit=self.shell.submit)
         dialog.nodesChanged.connect(self.reload_nodes)
         dialog.show()
         self.nodes_dialog = dialog

@@ -10,6 +10,9 @@ a refusal is shown in the dialog, which stays open.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -34,13 +37,21 @@ from ultrasound_reader.errors import UserError
 from ultrasound_reader.gui import theme
 
 
+def _echo_job(_job: Any, node: Node) -> float:
+    from ultrasound_reader.dicom import pacs
+
+    return pacs.echo(node)
+
+
 class NodesDialog(QDialog):
     """The node list on the left, the selected node's fields on the right; Save writes one node."""
 
     nodesChanged = Signal()
+    tested = Signal(bool)  # a Test Connection answered (True) or failed (False)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, submit: Callable[..., Any] | None = None) -> None:
         super().__init__(parent)
+        self.submit = submit  # the window's worker pool (Test runs the echo there); None: no Test button
         self.setObjectName("pacsNodesDialog")
         self.setWindowTitle("PACS nodes")
         self.nodes: dict[str, Node] = {}
@@ -137,6 +148,11 @@ class NodesDialog(QDialog):
         right.addWidget(self.where)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Close,
                                         self)
+        self.test_button = self.buttons.addButton("Test Connection", QDialogButtonBox.ButtonRole.ActionRole)
+        self.test_button.setObjectName("testNode")
+        self.test_button.setToolTip("C-ECHO (DIMSE) or a one-result QIDO (DICOMweb) with the values in the fields")
+        self.test_button.setVisible(submit is not None)
+        self.test_button.clicked.connect(self.test_connection)
         right.addWidget(self.buttons)
         outer.addLayout(right, 1)
 
@@ -229,6 +245,34 @@ class NodesDialog(QDialog):
         self._say(f"Saved node {node.name} ({node.address})")
         self.nodesChanged.emit()
         return True
+
+    def test_connection(self) -> int:
+        """Echo the node in the fields (not saved yet is fine) in a worker; the answer shows in the dialog."""
+        if self.submit is None:
+            return 0
+        try:
+            node = self.node_from_fields()
+            if node.kind == "dicomweb" and node.auth != "none":
+                node.secret = self.secret.text() or pacs_nodes.load_secret(node.name)
+                if not node.secret:
+                    raise UserError(f"node {node.name}: {node.auth} authentication needs a password or token")
+        except UserError as exc:
+            self._say(str(exc), error=True)
+            return 0
+        self.test_button.setEnabled(False)
+        self._say(f"Testing {node.address}…")
+
+        def done(seconds: float) -> None:
+            self.test_button.setEnabled(True)
+            self._say(f"{node.name} ({node.address}) answered in {seconds * 1000:.0f} ms")
+            self.tested.emit(True)
+
+        def failed(message: str, _user: bool) -> None:
+            self.test_button.setEnabled(True)
+            self._say(message, error=True)
+            self.tested.emit(False)
+
+        return int(self.submit("pacs-echo", _echo_job, node, on_done=done, on_error=failed))
 
     def remove_current(self) -> None:
         item = self.list.currentItem()
