@@ -9,6 +9,7 @@ public key, the real loader in the session's worker. Nothing is stubbed.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -66,9 +67,9 @@ def _load(qtbot, window, path: Path) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("which,expected", [
-    ("signed", "Model: random-liver-fll-small 0.0.0 · ✔ signature verified (key site)"),
-    ("unsigned", "⚠ not signed (no model.sig)"),
-    ("stranger", "⚠ signed by a key that is not trusted here (key "),
+    ("signed", "Model: random-liver-fll-small 0.0.0 · ✔ verified (key site)"),
+    ("unsigned", "Model: random-liver-fll-small 0.0.0 · ⚠ unsigned (no model.sig)"),
+    ("stranger", "Model: random-liver-fll-small 0.0.0 · ⚠ untrusted (key not in the trust store)"),
 ])
 def test_model_line_and_card_say_the_verdict(qtbot, make_window, bundles, which: str, expected: str) -> None:  # noqa: ANN001
     window = make_window()
@@ -77,7 +78,8 @@ def test_model_line_and_card_say_the_verdict(qtbot, make_window, bundles, which:
     verdicts = {"signed": "verified", "unsigned": "unsigned", "stranger": "untrusted"}
     assert s.bundle is not None and s.bundle.signature.verdict == verdicts[which]
     label = window.reading.model_label
-    assert expected in label.text(), label.text()
+    assert label.text() == expected
+    assert s.bundle.signature.text in label.toolTip() and str(bundles["signed"].parent.parent / "store") in label.toolTip()
     assert ("#e8a33d" in label.styleSheet()) == (which != "signed")  # not verified: in the warning colour
     dialog = window.show_model_card()
     shown = dialog.findChild(QTextBrowser, "text").toPlainText()
@@ -87,6 +89,8 @@ def test_model_line_and_card_say_the_verdict(qtbot, make_window, bundles, which:
     assert ("a site may refuse it" in shown) == (which != "signed")
     # the model card itself follows the verdict
     assert "random" in shown.lower()
+    if os.environ.get("UR_PACS_SHOTS"):
+        dialog.grab().save(str(Path(os.environ["UR_PACS_SHOTS"]) / f"model-card-{which}.png"))
     dialog.close()
 
 
@@ -103,6 +107,10 @@ def test_tampered_bundle_is_refused_with_a_clear_error(qtbot, make_window, bundl
     qtbot.waitUntil(lambda: window.session.loading is None, timeout=5000)
     assert window.session.failure is not None and window.session.failure.title == "Model bundle not loaded"
     assert window.reading.results.state == "error"
+    folder = os.environ.get("UR_PACS_SHOTS")
+    if folder:
+        window.grab().save(str(Path(folder) / "window-tampered.png"))
+        window.error_box.grab().save(str(Path(folder) / "tampered-error.png"))
 
 
 def test_signed_only_policy_refuses_the_rest(qtbot, make_window, bundles, monkeypatch) -> None:  # noqa: ANN001
@@ -114,4 +122,4 @@ def test_signed_only_policy_refuses_the_rest(qtbot, make_window, bundles, monkey
     qtbot.waitUntil(lambda: window.session.loading is None, timeout=5000)
     assert window.session.bundle is None and window.isVisible()
     _load(qtbot, window, bundles["signed"])  # a verified one still loads under the policy
-    assert window.session.bundle is not None and "✔ signature verified" in window.reading.model_label.text()
+    assert window.session.bundle is not None and "✔ verified (key site)" in window.reading.model_label.text()

@@ -174,8 +174,13 @@ class ReadingController(QObject):
         head = QWidget(box)
         head.setObjectName("analysisHeader")
         head.setStyleSheet(f"#analysisHeader {{ background: {theme.PANEL}; border-bottom: 1px solid {theme.BORDER}; }}")
-        h = QHBoxLayout(head)
-        h.setContentsMargins(6, 4, 6, 4)
+        # Analyse / Cancel, and under them the model line (name, version, signature verdict) at full width.
+        v = QVBoxLayout(head)
+        v.setContentsMargins(6, 4, 6, 4)
+        v.setSpacing(2)
+        h = QHBoxLayout()
+        h.setContentsMargins(0, 0, 0, 0)
+        v.addLayout(h)
         self.analyse_button = QPushButton("Analyse", head)
         self.analyse_button.setObjectName("analyseButton")
         self.analyse_button.setToolTip("Run the model bundle on the case (F5, Ctrl+Enter)")
@@ -188,7 +193,10 @@ class ReadingController(QObject):
         self.model_label.setWordWrap(True)
         h.addWidget(self.analyse_button)
         h.addWidget(self.cancel_button)
-        h.addWidget(self.model_label, 1)
+        h.addStretch(1)
+        v.addWidget(self.model_label)
+        # Two lines at least: a narrow column wraps the line, and a short dock must not clip it.
+        self.model_label.setMinimumHeight(2 * self.model_label.fontMetrics().lineSpacing() + 2)
         lay.addWidget(head)
         # How the last analysis went (time, longest event-loop stall).
         self.status_label = QLabel("", box)
@@ -397,7 +405,8 @@ class ReadingController(QObject):
         else:
             text = "No model bundle loaded"
         self.model_label.setText(text)
-        self.model_label.setToolTip(str(s.bundle_info.path) if s.bundle_info else
+        self.model_label.setToolTip(f"{s.bundle_info.path}\n{verdict.tooltip(s.bundle)}" if s.bundle_info and s.bundle
+                                    else str(s.bundle_info.path) if s.bundle_info else
                                     (no_bundle_message(s.no_bundle_task) if s.no_bundle_task else ""))
         if s.run is None and s.state in (SessionState.NO_BUNDLE, SessionState.LOADING):
             self._set_status(text)

@@ -23,11 +23,25 @@ def status_of(bundle: Any) -> Any:
 
 
 def short(bundle: Any) -> str:
-    """'✔ signature verified (key demo)', '⚠ not signed (no model.sig)', or 'signature not checked'."""
+    """The verdict with a short reason, for a one-line place: '✔ verified (key demo)',
+    '⚠ unsigned (no model.sig)', '⚠ untrusted (key not in the trust store)', or 'signature not checked'."""
     status = status_of(bundle)
     if status is None:
         return "signature not checked"
-    return f"{MARKS.get(status.verdict, '?')} {status.text}"
+    reason = {"verified": f"key {status.key_name}" if status.key_name else "",
+              "unsigned": status.detail or "no signature",
+              "untrusted": "key not in the trust store",
+              "tampered": "changed after signing"}.get(status.verdict, status.detail)
+    return f"{MARKS.get(status.verdict, '?')} {status.verdict}" + (f" ({reason})" if reason else "")
+
+
+def tooltip(bundle: Any) -> str:
+    """The full verdict line and the trust store it was judged against."""
+    status = status_of(bundle)
+    if status is None:
+        return "The bundle was loaded without a signature check"
+    where = f"\nTrust store: {status.trust_store}" if status.trust_store else ""
+    return f"Signature: {status.text}{where}"
 
 
 def colour(bundle: Any) -> str:
