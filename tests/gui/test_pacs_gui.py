@@ -239,11 +239,41 @@ def test_export_and_send_to_pacs(qtbot, pacs_window, orthanc, tmp_path: Path) ->
     if os.environ.get("UR_PACS_SHOTS"):  # the outputs, to look at (pdftoppm, an SC viewer)
         for f in [o.pdf, *o.sc]:
             shutil.copyfile(f, Path(os.environ["UR_PACS_SHOTS"]) / f.name)
+    # the real dialog: Export, identified this time (the switch off), no send
+    from PySide6.QtCore import QTimer
+
+    out2 = tmp_path / "out2"
+
+    def answer() -> None:
+        dlg = ctl.export_dialog
+        assert dlg.deid.isChecked() and not dlg.send.isChecked()  # de-identified, not sent, by default
+        assert "NOT FOR CLINICAL USE" in dlg.findChild(type(dlg.deid_warning), "exportDemoNote").text()
+        dlg.folder.setText(str(out2))
+        dlg.pdf.setChecked(False)
+        dlg.deid.setChecked(False)
+        dlg.ok_button.click()
+
+    ctl.ask_export = ctl._ask_export_dialog
+    QTimer.singleShot(300, answer)
+    with qtbot.waitSignal(ctl.exported, timeout=120000) as got:
+        assert ctl.export() > 0
+    o2 = got.args[0].outputs
+    assert not o2.deidentified and o2.pdf is None and o2.sr.parent == out2 and got.args[0].sent is None
+    assert str(pydicom.dcmread(o2.sr).PatientID) == str(source.PatientID)
     # a stale result is not exported
     case = window.session.case
     window.session.set_factors(dataclasses.replace(case.factors, age=(case.factors.age or 50) + 7))
     qtbot.waitUntil(lambda: not ctl.act_export.isEnabled(), timeout=5000)
     assert ctl.export() == 0 and "analyse again" in window.last_error
+    # a retrieve while the edited case stays (the reader answers Cancel to "unsaved changes"): kept in the cache
+    assert window.session.doc.dirty
+    window.case_ctl.ask_unsaved = lambda _message: "cancel"
+    _search(qtbot, window, "test-web", patient_id="PH-PACS-2")
+    ctl.dock.tree.setCurrentItem(ctl.dock.tree.topLevelItem(0))
+    with qtbot.waitSignal(ctl.retrieved, timeout=30000):
+        ctl.dock.retrieve_button.click()
+    assert ctl.dock.status.text().endswith("; not opened") and window.session.case is case
+    window.case_ctl.ask_unsaved = lambda _message: "discard"
 
 
 def test_export_dialog_defaults_to_deidentified(qtbot, pacs_window) -> None:  # noqa: ANN001

@@ -406,8 +406,12 @@ class PacsController(QObject):
     def _on_retrieved(self, result: pacs.RetrieveResult) -> None:
         self.dock.say(f"Retrieved {len(result.files)} file(s), {result.bytes / 1e6:.1f} MB in {result.seconds:.1f} s "
                       f"({result.method}); opening")
-        if result.files:
-            self.shell.open_paths([str(f) for f in result.folders] or [str(result.files[0])])
+        where = result.folders[0].parent if result.folders else None
+        if not result.files:
+            self.dock.say(f"The PACS sent no file for this {'series' if result.series_uid else 'study'}", error=True)
+        elif not self.shell.open_paths([str(f) for f in result.folders] or [str(result.files[0])]):
+            # The reader kept the case on screen (unsaved changes): the files stay in the cache.
+            self.dock.say(f"Retrieved {len(result.files)} file(s) into {where}; not opened")
         self.retrieved.emit(result)
 
     def cancel(self) -> None:
