@@ -1,4 +1,4 @@
-"""File ▸ PACS Nodes… (the PACS preferences): add, edit, test and remove the nodes the Query/Retrieve dock and Send use.
+"""File ▸ PACS Nodes… (the PACS preferences): add, edit, test and remove the nodes in use.
 
 The nodes are the ones ``ultrasound-reader pacs nodes`` keeps (dicom.pacs.nodes: a
 JSON file in the user config folder); a DICOMweb password or token goes to the
