@@ -79,7 +79,8 @@ def test_model_line_and_card_say_the_verdict(qtbot, make_window, bundles, which:
     assert s.bundle is not None and s.bundle.signature.verdict == verdicts[which]
     label = window.reading.model_label
     assert label.text() == expected
-    assert s.bundle.signature.text in label.toolTip() and str(bundles["signed"].parent.parent / "store") in label.toolTip()
+    tip = label.toolTip()
+    assert s.bundle.signature.text in tip and str(bundles["signed"].parent.parent / "store") in tip
     assert ("#e8a33d" in label.styleSheet()) == (which != "signed")  # not verified: in the warning colour
     dialog = window.show_model_card()
     shown = dialog.findChild(QTextBrowser, "text").toPlainText()
