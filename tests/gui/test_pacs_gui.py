@@ -300,3 +300,21 @@ def test_export_dialog_defaults_to_deidentified(qtbot, pacs_window) -> None:  # 
     qtbot.addWidget(send)
     assert not send.send.isEnabled() and not send.pdf.isChecked()  # no node: says where to add one
     assert "PACS Nodes" in send.send.toolTip()
+
+
+def test_a_broken_nodes_file_is_said_and_the_window_runs(qtbot, make_window) -> None:  # noqa: ANN001
+    path = pacs_nodes.nodes_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"nodes": [{"name": "x", "kind": "dimse", "ae_title": "A\\\\B", "host": "h", "port": 104}]}')
+    window = make_window()
+    assert str(path) in window.last_error and "AE title" in window.last_error
+    d = window.pacs.dock
+    assert d.node.count() == 0 and not d.search_button.isEnabled() and "No PACS node" in d.status.text()
+    path.write_text("{not json")
+    dialog = window.pacs.edit_nodes()
+    assert "not a readable PACS nodes file" in dialog.message.text() and dialog.list.count() == 0
+    dialog.name.setText("new")
+    dialog.ae_title.setText("PACS")
+    dialog.host.setText("127.0.0.1")
+    assert not dialog.save() and path.read_text() == "{not json"  # the reader's file is not overwritten
+    dialog.close()

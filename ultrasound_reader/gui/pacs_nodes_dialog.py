@@ -167,11 +167,12 @@ class NodesDialog(QDialog):
 
     # -------------------------------------------------------------------------------- list
     def reload(self, select: str | None = None) -> None:
+        problem = ""
         try:
             self.nodes = pacs_nodes.load_nodes()
-        except UserError as exc:
+        except UserError as exc:  # shown; Save refuses to overwrite the file until it is fixed
             self.nodes = {}
-            self._say(str(exc), error=True)
+            problem = str(exc)
         self.where.setText(f"Nodes file: {pacs_nodes.nodes_path()}\nPasswords and tokens: "
                            f"{pacs_nodes.secret_store()} (never in the nodes file)")
         self.list.blockSignals(True)
@@ -185,6 +186,8 @@ class NodesDialog(QDialog):
             self.list.setCurrentRow(0)
         else:
             self.new_node()
+        if problem:
+            self._say(problem, error=True)
 
     def _show(self, name: str) -> None:
         node = self.nodes.get(name)
