@@ -218,13 +218,15 @@ def test_export_and_send_to_pacs(qtbot, pacs_window, orthanc, tmp_path: Path) ->
     buttons = [b.defaultAction() for b in window.reading.result_actions_row.findChildren(QToolButton)]
     assert ctl.act_export in buttons and ctl.act_send in buttons
     out = tmp_path / "out"
-    ctl.ask_export = lambda send: ExportChoice(out, sr=True, sc=True, pdf=True, deid=True, send_to="test-dimse")
+    ctl.ask_export = lambda send: ExportChoice(out, sr=True, sc=True, pdf=True, deid=True, send_to="test-dimse",
+                                               images=True)
     with qtbot.waitSignal(ctl.exported, timeout=120000) as got:
         assert ctl.export(send=True) > 0
     done = got.args[0]
     o = done.outputs
     assert o.deidentified and o.sr and o.pdf and len(o.sc) == 2 and done.node == "test-dimse"
-    assert len(done.sent.sent) == 3 and not done.sent.failed
+    n_images = len(window.session.case.images)
+    assert len(o.images) == n_images and len(done.sent.sent) == 3 + n_images and not done.sent.failed
     source = pydicom.dcmread(window.session.case.image_path(0), stop_before_pixels=True)
     sr = pydicom.dcmread(o.sr)
     assert sr.Modality == "SR" and str(sr.PatientID) != str(source.PatientID)
@@ -233,8 +235,13 @@ def test_export_and_send_to_pacs(qtbot, pacs_window, orthanc, tmp_path: Path) ->
     # the sent objects are on the PACS, under the de-identified patient
     found = pacs.query(orthanc.dimse_node(), pacs.Query(study_uid=str(sr.StudyInstanceUID), modality=""),
                        with_series=True)
-    assert len(found) == 1 and found[0].patient_id == str(sr.PatientID) and found[0].n_instances == 3
-    assert "sent 3 to test-dimse" in window.statusBar().currentMessage()
+    assert len(found) == 1 and found[0].patient_id == str(sr.PatientID) and found[0].n_instances == 3 + n_images
+    # the SR's references resolve on the PACS: the de-identified image copies carry the UIDs it names
+    copies = {str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID) for f in o.images}
+    refs = {str(r.ReferencedSOPInstanceUID) for item in sr.CurrentRequestedProcedureEvidenceSequence
+            for se in item.ReferencedSeriesSequence for r in se.ReferencedSOPSequence}
+    assert refs and refs <= copies
+    assert f"sent {3 + n_images} to test-dimse" in window.statusBar().currentMessage()
     _shot(window, "window-exported.png")
     if os.environ.get("UR_PACS_SHOTS"):  # the outputs, to look at (pdftoppm, an SC viewer)
         for f in [o.pdf, *o.sc]:
@@ -246,7 +253,7 @@ def test_export_and_send_to_pacs(qtbot, pacs_window, orthanc, tmp_path: Path) ->
 
     def answer() -> None:
         dlg = ctl.export_dialog
-        assert dlg.deid.isChecked() and not dlg.send.isChecked()  # de-identified, not sent, by default
+        assert dlg.deid.isChecked() and not dlg.send.isChecked() and not dlg.images.isChecked()  # the defaults
         assert "NOT FOR CLINICAL USE" in dlg.findChild(type(dlg.deid_warning), "exportDemoNote").text()
         dlg.folder.setText(str(out2))
         dlg.pdf.setChecked(False)
@@ -289,10 +296,12 @@ def test_export_dialog_defaults_to_deidentified(qtbot, pacs_window) -> None:  # 
     dialog.deid.setChecked(False)
     assert dialog.deid_warning.isVisible() and dialog.deid_warning.text() == DEID_OFF_WARNING
     assert not dialog.choice().deid
-    dialog.send.setChecked(True)
+    dialog.deid.setChecked(True)
+    assert not dialog.images.isChecked()
+    dialog.send.setChecked(True)  # sending de-identified: the image copies go too, or the SR's references dangle
     dialog.node.setCurrentText("test-web")
-    assert dialog.choice().send_to == "test-web"
-    for box in (dialog.sr, dialog.sc, dialog.pdf):
+    assert dialog.choice().send_to == "test-web" and dialog.choice().images
+    for box in (dialog.sr, dialog.sc, dialog.pdf, dialog.images):
         box.setChecked(False)
     dialog._accept()
     assert dialog.isVisible() and "nothing to export" in dialog.message.text()

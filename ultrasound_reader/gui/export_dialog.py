@@ -45,6 +45,7 @@ class ExportChoice:
     pdf: bool = True
     deid: bool = True
     send_to: str | None = None  # a PACS node name
+    images: bool = False  # also copies of the case's images (de-identified with the same UID map), sent too
 
     def names(self, label: str) -> dict[str, Path]:
         stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in label)[:40] or "case"
@@ -77,23 +78,28 @@ def export_job(job: Any, case: Any, result: Any, bundle: Any, choice: ExportChoi
     """Worker: write the chosen outputs, then send the DICOM ones when a node is chosen."""
     from ultrasound_reader.export import Export
 
-    if not (choice.sr or choice.sc or choice.pdf):
-        raise UserError("nothing to export: tick SR, secondary capture and/or PDF")
+    if not (choice.sr or choice.sc or choice.pdf or choice.images):
+        raise UserError("nothing to export: tick SR, secondary capture, PDF and/or image copies")
     choice.folder.mkdir(parents=True, exist_ok=True)
     exp = Export(case, result, bundle, deid=choice.deid)
     names = choice.names(exp.case_label)
-    steps = len(names) + (1 if choice.send_to else 0)
+    steps = len(names) + (1 if choice.send_to else 0) + (1 if choice.images else 0)
     done = 0
     for what, path in names.items():
         job.check()
         job.progress(done, steps, f"Writing the {what.upper()}")
         getattr(exp, what)(path)
         done += 1
+    if choice.images:
+        job.check()
+        job.progress(done, steps, "Writing the image copies")
+        exp.images(choice.folder / "images")
+        done += 1
     out = ExportDone(exp.outputs, exp.case_label)
     if choice.send_to:
         from ultrasound_reader.dicom import pacs
 
-        files = ([exp.outputs.sr] if exp.outputs.sr else []) + list(exp.outputs.sc)
+        files = ([exp.outputs.sr] if exp.outputs.sr else []) + list(exp.outputs.sc) + list(exp.outputs.images)
         if not files:
             raise UserError("nothing to send: the PDF is not a DICOM object; tick SR and/or secondary capture")
         node = pacs.resolve(choice.send_to)
@@ -128,8 +134,10 @@ class ExportDialog(QDialog):
         self.sc.setObjectName("exportSc")
         self.pdf = QCheckBox("PDF report (one page)", box)
         self.pdf.setObjectName("exportPdf")
-        for w in (self.sr, self.sc, self.pdf):
-            w.setChecked(True)
+        self.images = QCheckBox("Copies of the case's images (the SR refers to them; de-identified alike)", box)
+        self.images.setObjectName("exportImages")
+        for w in (self.sr, self.sc, self.pdf, self.images):
+            w.setChecked(w is not self.images)
             b.addWidget(w)
         if send:
             self.pdf.setChecked(False)
@@ -170,6 +178,9 @@ class ExportDialog(QDialog):
         self.node.addItems(nodes)
         self.send.setEnabled(bool(nodes))
         self.send.setChecked(send and bool(nodes))
+        # A de-identified SR sent alone would refer to images the PACS does not have under those UIDs.
+        self.images.setChecked(self.send.isChecked())
+        self.send.toggled.connect(lambda on: on and self.deid.isChecked() and self.images.setChecked(True))
         if not nodes:
             self.send.setToolTip("No PACS node configured (File ▸ PACS Nodes…)")
         send_row.addWidget(self.send)
@@ -203,12 +214,13 @@ class ExportDialog(QDialog):
         if folder.exists() and not folder.is_dir():
             raise UserError(f"{folder}: not a folder")
         return ExportChoice(folder, self.sr.isChecked(), self.sc.isChecked(), self.pdf.isChecked(),
-                            self.deid.isChecked(), self.node.currentText() if self.send.isChecked() else None)
+                            self.deid.isChecked(), self.node.currentText() if self.send.isChecked() else None,
+                            self.images.isChecked())
 
     def _accept(self) -> None:
         try:
             c = self.choice()
-            if not (c.sr or c.sc or c.pdf):
+            if not (c.sr or c.sc or c.pdf or c.images):
                 raise UserError("nothing to export: tick at least one output")
             if c.send_to and not (c.sr or c.sc):
                 raise UserError("nothing to send: the PDF is not a DICOM object; tick SR and/or secondary capture")

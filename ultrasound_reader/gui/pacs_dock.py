@@ -467,8 +467,9 @@ class PacsController(QObject):
         self._update_enabled()
         self.last_export = done
         o = done.outputs
-        n = (1 if o.sr else 0) + len(o.sc) + (1 if o.pdf else 0)
-        folder = Path(o.pdf or o.sr or o.sc[0]).parent if n else None
+        n = (1 if o.sr else 0) + len(o.sc) + (1 if o.pdf else 0) + len(o.images)
+        first = o.pdf or o.sr or (o.sc[0] if o.sc else None)
+        folder = Path(first).parent if first else Path(o.images[0]).parent.parent if o.images else None
         text = f"Exported {n} file(s) ({'de-identified' if o.deidentified else 'IDENTIFIED'}) to {folder}"
         if done.sent is not None:
             text += f"; sent {len(done.sent.sent)} to {done.node} ({done.sent.method})"
