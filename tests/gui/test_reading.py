@@ -164,7 +164,7 @@ def test_liver_workflow_draw_fill_analyse_nomogram_undo(ui, qtbot, reading_windo
     _open_case(qtbot, window, case_dir)
     r, ctl = window.reading, window.case_ctl
     form, doc = r.form, ctl.doc
-    assert r.model_label.text() == "Model: random-liver-fll-small 0.0.0"
+    assert r.model_label.text() == "Model: random-liver-fll-small 0.0.0 · ⚠ unsigned (no model.sig)"
     # The LBC fusion's factors are marked; sex and age came from the DICOM header (M, 053Y).
     assert set(form.required) >= {"halo", "tumour_history", "hepatitis", "age", "sex", "vascularity"}
     assert doc.case.factors.sex == "M" and doc.case.factors.age == 53
@@ -406,7 +406,7 @@ def test_soft_tissue_workflow(ui, qtbot, reading_window, tmp_path: Path) -> None
     _open_case(qtbot, window, case_dir, task="soft-tissue")
     r, ctl = window.reading, window.case_ctl
     assert r.form.task == "soft-tissue" and r.form.required == [] and r.bundle.task == "soft-tissue"
-    assert r.model_label.text() == "Model: random-soft-tissue-small 0.0.0"
+    assert r.model_label.text() == "Model: random-soft-tissue-small 0.0.0 · ⚠ unsigned (no model.sig)"
     assert ctl.kind == "mass" and ctl.image_index == 0
 
     def box(roi):  # noqa: ANN001, ANN202

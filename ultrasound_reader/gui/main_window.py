@@ -56,11 +56,12 @@ from PySide6.QtWidgets import (
 from ultrasound_reader import case_rules
 from ultrasound_reader.dicom import Cine, open_cine
 from ultrasound_reader.errors import CancelledError
-from ultrasound_reader.gui import overlay_text
+from ultrasound_reader.gui import overlay_text, verdict
 from ultrasound_reader.gui.case_controller import CaseController
 from ultrasound_reader.gui.frame_controls import FrameControls
 from ultrasound_reader.gui.image_view import ImageView
 from ultrasound_reader.gui.measure import readout
+from ultrasound_reader.gui.pacs_dock import PacsController
 from ultrasound_reader.gui.player import Player, playback_fps
 from ultrasound_reader.gui.playback import PlaybackStats
 from ultrasound_reader.gui.dual_view import DualViewController
@@ -203,6 +204,14 @@ class WindowShell:
     def submit(self, channel: str, fn: Any, *args: Any, **callbacks: Any) -> int:
         return self._w.runner.submit(channel, fn, *args, **callbacks)
 
+    def cancel(self, channel: str) -> None:
+        """Stop the running work of ``channel`` (its result, if any, is dropped)."""
+        self._w.runner.cancel(channel)
+
+    def open_paths(self, paths: Any) -> int:
+        """Open files/folders as File ▸ Open would (a PACS retrieve lands in the cache, then opens)."""
+        return self._w.open_paths(paths)
+
     def dialog_parent(self) -> QWidget:
         return self._w
 
@@ -309,6 +318,10 @@ class MainWindow(QMainWindow):
         self.measurements = MeasurementsController(self.shell, self.session)
         # View ▸ Two Viewports (1×2): a second case image beside this one, zoom/pan linked (dual_view.py).
         self.dual_view = DualViewController(self.shell, self.session)
+        # PACS query/retrieve dock, node preferences, File ▸ Export / Send to PACS (pacs_dock.py).
+        self.pacs = PacsController(self.shell, self.session)
+        for action in self.pacs.result_actions:
+            self.reading.add_result_action(action)
         self._build_help_actions()
 
         self._wire()
@@ -1074,6 +1087,8 @@ class MainWindow(QMainWindow):
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             self.report_error(f"{card}: cannot show the model card ({reason})")
             return None
+        if self.session.bundle is not None:  # the signature verdict heads the card (gui/verdict.py)
+            text = verdict.card_header(self.session.bundle) + text
         return self._text_dialog("modelCardDialog", f"Model card — {info.name} {info.version}", text, markdown=True)
 
     def _text_dialog(self, name: str, title: str, text: str, markdown: bool) -> QDialog:
@@ -1114,6 +1129,7 @@ class MainWindow(QMainWindow):
         self.player.pause()
         self.runner.cancel("open")
         self.runner.cancel("thumbnails")
+        self.pacs.shutdown()
         self.reading.shutdown()
         if not self.layout_problems():  # a crushed layout is not kept for the next start
             self.prefs.save_window_state(self.saveGeometry(), self.saveState(LAYOUT_VERSION))

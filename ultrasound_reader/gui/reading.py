@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QStackedWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -42,7 +43,7 @@ from PySide6.QtWidgets import (
 from ultrasound_reader import case_rules
 from ultrasound_reader.case import Case
 from ultrasound_reader.errors import UserError
-from ultrasound_reader.gui import theme
+from ultrasound_reader.gui import theme, verdict
 from ultrasound_reader.gui.analysis import AnalysisController, AnalysisRun, Inputs
 from ultrasound_reader.gui.bundles import no_bundle_message
 from ultrasound_reader.gui.cam_controls import CamControls
@@ -173,8 +174,13 @@ class ReadingController(QObject):
         head = QWidget(box)
         head.setObjectName("analysisHeader")
         head.setStyleSheet(f"#analysisHeader {{ background: {theme.PANEL}; border-bottom: 1px solid {theme.BORDER}; }}")
-        h = QHBoxLayout(head)
-        h.setContentsMargins(6, 4, 6, 4)
+        # Analyse / Cancel, and under them the model line (name, version, signature verdict) at full width.
+        v = QVBoxLayout(head)
+        v.setContentsMargins(6, 4, 6, 4)
+        v.setSpacing(2)
+        h = QHBoxLayout()
+        h.setContentsMargins(0, 0, 0, 0)
+        v.addLayout(h)
         self.analyse_button = QPushButton("Analyse", head)
         self.analyse_button.setObjectName("analyseButton")
         self.analyse_button.setToolTip("Run the model bundle on the case (F5, Ctrl+Enter)")
@@ -187,7 +193,10 @@ class ReadingController(QObject):
         self.model_label.setWordWrap(True)
         h.addWidget(self.analyse_button)
         h.addWidget(self.cancel_button)
-        h.addWidget(self.model_label, 1)
+        h.addStretch(1)
+        v.addWidget(self.model_label)
+        # Two lines at least: a narrow column wraps the line, and a short dock must not clip it.
+        self.model_label.setMinimumHeight(2 * self.model_label.fontMetrics().lineSpacing() + 2)
         lay.addWidget(head)
         # How the last analysis went (time, longest event-loop stall).
         self.status_label = QLabel("", box)
@@ -196,6 +205,12 @@ class ReadingController(QObject):
         self.status_label.setStyleSheet(f"color: {theme.TEXT_DIM}; padding: 2px 8px; background: {theme.PANEL};")
         lay.addWidget(self.status_label)
         lay.addWidget(self.results, 1)
+        # Buttons other controllers offer on a result (Export…, Send to PACS…): add_result_action.
+        self.result_actions_row = QWidget(box)
+        self.result_actions_row.setObjectName("resultActions")
+        QHBoxLayout(self.result_actions_row).setContentsMargins(6, 4, 6, 4)
+        self.result_actions_row.hide()
+        lay.addWidget(self.result_actions_row)
         self.results_dock = _dock("Results", "resultsDock", _scrolled(box, horizontal=True), parent)
 
         self.nomogram_stack = QStackedWidget()
@@ -366,18 +381,32 @@ class ReadingController(QObject):
         return QFileDialog.getExistingDirectory(self.shell.dialog_parent(),
                                                 "Open model bundle (a folder with manifest.json)", start) or None
 
+    def add_result_action(self, action: Any) -> QToolButton:
+        """A button for ``action`` under the results (it follows the action's text and enabled state)."""
+        button = QToolButton(self.result_actions_row)
+        button.setDefaultAction(action)
+        button.setObjectName(f"result_{action.objectName()}")
+        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.result_actions_row.layout().addWidget(button)
+        self.result_actions_row.show()
+        return button
+
     def _update_model_label(self) -> None:
         s = self.session
+        self.model_label.setStyleSheet(f"color: {theme.TEXT_DIM};")
         if s.loading is not None:
             text = f"Loading model {s.loading.name}…"
         elif s.bundle is not None:
-            text = f"Model: {s.bundle.name} {s.bundle.version}"
+            # The signature verdict (verified / unsigned / untrusted) with its reason, in the model line.
+            text = f"Model: {s.bundle.name} {s.bundle.version} · {verdict.short(s.bundle)}"
+            self.model_label.setStyleSheet(f"color: {verdict.colour(s.bundle)};")
         elif s.no_bundle_task is not None:
             text = f"No model bundle for task {s.no_bundle_task} — analysis unavailable"
         else:
             text = "No model bundle loaded"
         self.model_label.setText(text)
-        self.model_label.setToolTip(str(s.bundle_info.path) if s.bundle_info else
+        self.model_label.setToolTip(f"{s.bundle_info.path}\n{verdict.tooltip(s.bundle)}" if s.bundle_info and s.bundle
+                                    else str(s.bundle_info.path) if s.bundle_info else
                                     (no_bundle_message(s.no_bundle_task) if s.no_bundle_task else ""))
         if s.run is None and s.state in (SessionState.NO_BUNDLE, SessionState.LOADING):
             self._set_status(text)

@@ -123,6 +123,8 @@ class Node:
             return cls(**d)
         except TypeError as exc:
             raise UserError(f"{source}: node {d.get('name')!r}: {exc}") from None
+        except UserError as exc:  # a field refused: say which file holds it
+            raise UserError(f"{source}: {exc}") from None
 
 
 def parse_address(text: str, timeout: float | None = None) -> Node:
