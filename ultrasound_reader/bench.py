@@ -12,6 +12,7 @@ import argparse
 import importlib
 import json
 import os
+import sys
 import time
 
 SUITES: dict[str, tuple[str, str]] = {
@@ -84,7 +85,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             bench_table.replace_block(Path(markdown), table)
             print(f"wrote the benchmark table into {markdown}")
-        return 1 if failures else 0
+        for name, why in failures.items():  # an internal error: said once per suite, exit 2
+            print(f"ultrasound-reader bench: {name} {why}", file=sys.stderr)
+        return 2 if failures else 0
     if args.json:
         print(json.dumps(results, indent=2))
     else:

@@ -116,7 +116,14 @@ ROWS: dict[str, list[Row] | Callable[[Mapping[str, Any]], list[Row]]] = {
 
 
 def _fmt(value: float) -> str:
-    return f"{value:.0f}" if value >= 1000 else f"{value:#.3g}"
+    """Three significant figures at most, no trailing point (737 ms, 24.6 ms, 0.0764 ms)."""
+    if value >= 100:
+        return f"{value:.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    if value >= 1:
+        return f"{value:.2f}"
+    return f"{value:#.3g}" if value > 0 else "0"
 
 
 def _ratio(ours: float, base: float) -> str:
