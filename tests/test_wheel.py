@@ -165,3 +165,13 @@ def test_wheel_from_the_sdist_installs_and_analyses_the_demo(tmp_path):
         assert ours["probabilities"].keys() == ref["probabilities"].keys()
         for k, v in ref["probabilities"].items():
             assert ours["probabilities"][k] == pytest.approx(v, abs=1e-6), k
+    # the reader-study demo: Alembic migrations from the wheel, the bundled soft-tissue model
+    p = subprocess.run([str(exe), "study", "demo", "--out", str(tmp_path / "study")], cwd=run_dir, env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    p = subprocess.run([str(exe), "study", "status", "--db", str(tmp_path / "study" / "study.db"), "--json"],
+                       cwd=run_dir, env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    status = json.loads(p.stdout)
+    assert status["cases"] == 20 and status["bundle"]["name"] == "soft-tissue-demo"
+    assert status["readers"] and all(r["complete"] for r in status["readers"])
