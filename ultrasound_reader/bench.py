@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
+import sys
 import time
 
 SUITES: dict[str, tuple[str, str]] = {
@@ -21,6 +23,7 @@ SUITES: dict[str, tuple[str, str]] = {
     "phantom": ("ultrasound_reader.phantom.bench", "phantom case generation vs writing the files alone"),
     "pacs": ("ultrasound_reader.dicom.pacs.bench", "PACS round trip (send, query, retrieve, open) vs a local copy"),
     "study": ("ultrasound_reader.study.bench", "reader-study answer commit latency, SQLite synchronous FULL vs OFF"),
+    "startup": ("ultrasound_reader.startup_bench", "CLI start-up (inspect, --version) vs a bare import pydicom"),
 }
 
 
@@ -29,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"which to run (default: all available): {', '.join(SUITES)}")
     p.add_argument("--quick", action="store_true", help="smaller inputs, fewer repeats")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--markdown", nargs="?", const="-", default=None, metavar="FILE",
+                   help="print the results as the README's Markdown table (figure, ours, baseline, ratio), "
+                   "or write it between the bench-table markers of FILE")
 
 
 def _available() -> dict[str, object]:
@@ -52,10 +58,36 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"unknown or unavailable benchmark suite(s): {', '.join(unknown)} "
                         f"(available: {', '.join(available) or 'none'})")
     results: dict[str, object] = {}
+    failures: dict[str, str] = {}
+    markdown = getattr(args, "markdown", None)
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else None
     for name in names:
         t0 = time.perf_counter()
-        results[name] = available[name].run(quick=args.quick)  # type: ignore[attr-defined]
+        try:
+            results[name] = available[name].run(quick=args.quick)  # type: ignore[attr-defined]
+        except Exception as exc:
+            if markdown is None:
+                raise
+            # the table names a suite that failed, with why, and the others still run
+            failures[name] = f"failed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+            continue
         results[name]["wall_s"] = round(time.perf_counter() - t0, 3)  # type: ignore[index]
+    if markdown is not None:
+        from pathlib import Path
+
+        from ultrasound_reader import bench_table
+
+        command = " ".join(["ultrasound-reader bench", *args.suites, *(["--quick"] if args.quick else []),
+                            "--markdown"] + ([markdown] if markdown != "-" else []))
+        table = bench_table.markdown(results, failures, command, load=load)
+        if markdown == "-":
+            print(table, end="")
+        else:
+            bench_table.replace_block(Path(markdown), table)
+            print(f"wrote the benchmark table into {markdown}")
+        for name, why in failures.items():  # an internal error: said once per suite, exit 2
+            print(f"ultrasound-reader bench: {name} {why}", file=sys.stderr)
+        return 2 if failures else 0
     if args.json:
         print(json.dumps(results, indent=2))
     else:

@@ -38,7 +38,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser(available_only: bool = False) -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; ``only`` names the one sub-command whose module is imported.
+
+    Importing a sub-command's module is what costs (``phantom`` pulls scipy.stats,
+    ``analyze`` torch), so ``main`` imports only the one being run; the others are
+    listed from ``COMMANDS`` without their options. ``only=None`` imports all of
+    them (``--help``, which also names the ones that cannot be imported).
+    """
     parser = argparse.ArgumentParser(
         prog="ultrasound-reader",
         description="Ultrasound DICOM reading workstation with AI decision support. "
@@ -48,6 +55,9 @@ def build_parser(available_only: bool = False) -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
+        if only is not None and name != only:
+            sub.add_parser(name, help=help_text, description=help_text)
+            continue
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
@@ -100,7 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         i += 1
     if i == len(argv) or (argv[i] not in COMMANDS and argv[i] not in ("-h", "--help", "--version")):
         argv.insert(i, "gui")
-    parser = build_parser()
+    # Import only the command being run; a bare --help lists (and imports) them all.
+    parser = build_parser(None if argv[i] in ("-h", "--help") else argv[i] if argv[i] in COMMANDS else "")
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse already printed its one-line usage error

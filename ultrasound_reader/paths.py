@@ -16,14 +16,16 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def _bundled(name: str) -> Path:
-    # PyInstaller unpacks data next to the executable (sys._MEIPASS); a source or
-    # editable install has the folders beside the package; a wheel installs them
-    # as package data under ultrasound_reader/_data/.
+    # PyInstaller unpacks data next to the executable (sys._MEIPASS); a wheel
+    # installs them as package data under ultrasound_reader/_data/ (setup.py); a
+    # source or editable install has the folders beside the package. _data comes
+    # before the parent folder: an installed package's parent is site-packages,
+    # where another distribution may have put a top-level "models" folder.
     frozen = getattr(sys, "_MEIPASS", None)
     candidates = []
     if frozen:
         candidates.append(Path(frozen) / name)
-    candidates += [_PACKAGE_DIR.parent / name, _PACKAGE_DIR / "_data" / name]
+    candidates += [_PACKAGE_DIR / "_data" / name, _PACKAGE_DIR.parent / name]
     for path in candidates:
         if path.is_dir():
             return path
