@@ -19,6 +19,7 @@ SUITES: dict[str, tuple[str, str]] = {
     "ai": ("ultrasound_reader.ai.bench", "FLL and soft-tissue analysis with Grad-CAM vs a naive baseline"),
     "stats": ("ultrasound_reader.stats.bench", "fast DeLong vs the naive O(n^2) computation"),
     "phantom": ("ultrasound_reader.phantom.bench", "phantom case generation vs writing the files alone"),
+    "study": ("ultrasound_reader.study.bench", "reader-study answer commit latency, SQLite synchronous FULL vs OFF"),
 }
 
 

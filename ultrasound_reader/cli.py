@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "nomogram": ("ultrasound_reader.stats.cli_nomogram", "fit a logistic model and its nomogram"),
     "train": ("ultrasound_reader.training.cli", "train and export a model bundle from a config"),
     "bench": ("ultrasound_reader.bench", "run the speed benchmarks"),
+    "study": ("ultrasound_reader.study.cli", "reader studies: create, readers, answers, export, analysis"),
 }
 
 
