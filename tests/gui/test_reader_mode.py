@@ -56,8 +56,10 @@ def truth(study_template: Path) -> list[dict[str, str]]:
 
 @pytest.fixture
 def open_reader(qtbot, qapp):  # noqa: ANN001, ANN201
+    from ultrasound_reader.gui import theme
     from ultrasound_reader.gui.reader_mode import ReaderWindow
 
+    theme.apply(qapp)
     windows = []
 
     def make(db: str, reader: str = "R1") -> ReaderWindow:
@@ -172,6 +174,13 @@ def test_full_loop_by_keyboard_and_mouse(qtbot, open_reader, db: str, truth, ui)
     ai_text = w.results.visible_text()
     assert "DLM-1" in ai_text or "malignan" in ai_text.lower()
     assert w.cam_layer.isVisible() and w.cam_layer.overlay is not None  # the stored Grad-CAM over image 1
+    assert w.concern_item.isVisible()  # the reader's own locked area stays, to compare with the Grad-CAM
+    # Both images of a soft-tissue case: V shows the colour Doppler one (no Grad-CAM there), V again image 1.
+    key(qtbot, w, Qt.Key.Key_V)
+    assert w.image_index == 1 and "Image 2 of 2 (colour Doppler" in w.image_label.text()
+    assert not w.cam_layer.isVisible() and w.session.image.index == 1
+    key(qtbot, w, Qt.Key.Key_V)
+    assert w.image_index == 0 and w.cam_layer.isVisible()
     blinded(w, truth)
     w.grab().save(str(SHOTS / "reader-after-reveal.png"))
 
@@ -267,6 +276,9 @@ def test_coordinator_creates_adds_exports_analyses(qtbot, qapp, study_template: 
     from ultrasound_reader.gui.coordinator import CoordinatorWindow
     from ultrasound_reader.study.service import AnswerInput, answer, reveal
 
+    from ultrasound_reader.gui import theme
+
+    theme.apply(qapp)
     db = str(tmp_path / "new.db")
     w = CoordinatorWindow(db)
     qtbot.addWidget(w)
@@ -325,3 +337,68 @@ def test_coordinator_creates_adds_exports_analyses(qtbot, qapp, study_template: 
     w.tabs.setCurrentIndex(1)
     w.grab().save(str(SHOTS / "coordinator-readers.png"))
     w.close()
+
+
+@pytest.fixture(scope="session")
+def liver_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from ultrasound_reader.ai.bundle import make_random_bundle
+    from ultrasound_reader.phantom.generate import Options, generate
+    from ultrasound_reader.study.service import add_reader, create_study
+
+    root = tmp_path_factory.mktemp("reader-liver")
+    cases = root / "cases"
+    generate("liver", 2, 2, cases, workers=1, options=Options(frames=4))
+    bundle = make_random_bundle(root / "bundle", "liver-fll", small=True, seed=1)
+    create_study(str(root / "study.db"), "tiny liver study", cases, cases / "truth.csv", bundle, seed=1)
+    add_reader(str(root / "study.db"), "R1", 12)
+    return root
+
+
+def test_liver_cine_plays_and_the_nomogram_comes_with_the_ai(qtbot, open_reader, liver_study: Path,  # noqa: ANN001
+                                                              tmp_path: Path) -> None:
+    db = tmp_path / "liver.db"
+    shutil.copy(liver_study / "study.db", db)
+    w = open_reader(str(db))
+    cine = w.cines[0]
+    assert cine.n_frames == 4
+    assert not w.pre_form.subtype.isVisibleTo(w)  # liver questions: no subtype
+    painted: list[int] = []
+    w.player.frameReady.connect(lambda i, _f: painted.append(i))
+    key(qtbot, w, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: len(set(painted)) >= 3, timeout=10000)
+    key(qtbot, w, Qt.Key.Key_Space)
+    assert not w.player.playing
+    assert w.image_view.overlay_text()["tl"] == "Case 1"
+    assert w.nomogram is None or not w.nomogram.isVisibleTo(w)
+    w.pre_form.set_malignant(True)
+    w.pre_form.likelihood.setValue(80)
+    assert w.commit()
+    assert w.nomogram is not None and w.nomogram.isVisibleTo(w)
+    assert w.results.isVisibleTo(w) and "L" in w.results.visible_text()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    w.grab().save(str(SHOTS / "reader-liver-after-reveal.png"))
+
+
+def test_crossover_waits_for_the_washout(qtbot, open_reader, study_template: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    from ultrasound_reader.study.service import add_reader, create_study, reader_view
+
+    db = str(tmp_path / "cross.db")
+    cases = study_template / "cases"
+    create_study(db, "crossover", cases, cases / "truth.csv", study_template / "bundle", design="crossover",
+                 seed=2, washout_days=28)
+    add_reader(db, "R1", 5)
+    w = open_reader(db)
+    kinds = []
+    for _ in range(3):  # session 1: each case once, unaided or aided by its arm
+        kinds.append(w.phase_label.text())
+        if w.phase_label.text() == "After the AI":
+            assert not w.pre_form.isVisibleTo(w) and w.results.isVisibleTo(w)
+        else:
+            assert not w.results.isVisibleTo(w) and not w.post_form.isVisibleTo(w)
+        w.form_now().set_malignant(False)
+        w.form_now().likelihood.setValue(10)
+        assert w.commit(), w.errors
+        w.next_case()
+    assert set(kinds) == {"Before the AI", "After the AI"}
+    assert "washout" in w.message.text() and not w.commit_button.isEnabled()
+    assert reader_view(db, "R1")["waiting"]

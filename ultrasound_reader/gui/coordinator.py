@@ -427,7 +427,7 @@ class CoordinatorWindow(QMainWindow):
             label.setObjectName("plot")
             pix = QPixmap(p)
             if not pix.isNull():
-                label.setPixmap(pix.scaledToHeight(320, Qt.TransformationMode.SmoothTransformation))
+                label.setPixmap(pix.scaledToHeight(270, Qt.TransformationMode.SmoothTransformation))
             label.setToolTip(p)
             self.plots_layout.addWidget(label)
         self.plots_layout.addStretch(1)

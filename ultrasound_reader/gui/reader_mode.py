@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QColor, QPen
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -73,7 +73,7 @@ log = logging.getLogger(__name__)
 
 KEYS_HINT = ("Y / N malignant · L likelihood · S subtype · K confidence · M comment · R draw area (Shift+R clear) · "
              "Space play · V other image · Ctrl+Enter commit · Ctrl+→ next case")
-LOCK = "\U0001F512"
+LOCK = "LOCKED:"
 
 
 def _aware_now() -> datetime:
@@ -176,6 +176,7 @@ class QuestionForm(QGroupBox):
         self.locked = False
         self.concern: tuple[float, float, float, float] | None = None
         form = QFormLayout(self)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.lock_label = QLabel("")
         self.lock_label.setObjectName("lockLabel")
@@ -210,7 +211,7 @@ class QuestionForm(QGroupBox):
         self.likelihood.valueChanged.connect(lambda v: v >= 0 and self.slider.setValue(v))
         lk.addWidget(self.likelihood)
         lk.addWidget(self.slider, 1)
-        form.addRow("Likelihood of malignancy (0–100)", lk)
+        form.addRow("Likelihood (0–100)", lk)
         self.subtype = QComboBox()
         self.subtype.setObjectName("subtype")
         self.subtype.addItem("—", None)
@@ -463,6 +464,7 @@ class ReaderWindow(QMainWindow):
         self.results = ResultsPanel()
         self.results.setObjectName("readerResults")
         self.results.setVisible(False)
+        self.results.setMinimumHeight(380)  # its own scroll area: room for the decision, the bars and the table
         av.addWidget(self.ai_hidden)
         av.addWidget(self.results)
         self.nomogram_holder = QVBoxLayout()
@@ -485,14 +487,16 @@ class ReaderWindow(QMainWindow):
         cv.addWidget(self.message)
         cv.addLayout(buttons)
         cv.addStretch(1)
-        scroll = QScrollArea()
+        scroll = self.column = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(col)
-        scroll.setMinimumWidth(400)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(460)
         split.addWidget(scroll)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
+        split.setSizes([760, 520])
         outer.addWidget(split, 1)
         hint = QLabel(KEYS_HINT)
         hint.setObjectName("keysHint")
@@ -581,6 +585,7 @@ class ReaderWindow(QMainWindow):
         self.commit_button.setEnabled(True)
         self._say("")
         self._show_concern(self.form_now().concern)
+        QTimer.singleShot(0, lambda: self.column.ensureWidgetVisible(self.form_now(), 0, 0))
         self.stepShown.emit(v)
 
     def _load_case(self, c: dict[str, Any]) -> bool:
@@ -616,7 +621,7 @@ class ReaderWindow(QMainWindow):
         self.mask = region_mask(cine.calibration, int(cine.shape[0]), int(cine.shape[1]))
         self.player.set_cine(cine)
         self._paint(0, cine.frame(0))
-        self.concern_item.setVisible(index == 0 and self.form_now().concern is not None)
+        self._show_concern(self.form_now().concern)
         if index != 0 and self.image_view.tool is self.concern_tool:
             self.image_view.set_tool(None)
         role = self.case.images[index].role
@@ -757,6 +762,9 @@ class ReaderWindow(QMainWindow):
         self._show_concern(box)
 
     def _show_concern(self, box: tuple[float, float, float, float] | None) -> None:
+        """The area being drawn; after the reveal, the reader's own locked pre-AI area until a new one is drawn."""
+        if box is None and self.form_now() is self.post_form and self.pre_form.locked:
+            box = self.pre_form.concern
         self.concern_item.show_box(box if self.image_index == 0 else None)
 
     # -- committing --------------------------------------------------------------------------
