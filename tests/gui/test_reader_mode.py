@@ -369,11 +369,13 @@ def test_liver_cine_plays_and_the_nomogram_comes_with_the_ai(qtbot, open_reader,
     key(qtbot, w, Qt.Key.Key_Space)
     assert not w.player.playing
     assert w.image_view.overlay_text()["tl"] == "Case 1"
-    assert w.nomogram is None or not w.nomogram.isVisibleTo(w)
+    assert not w.nomogram_box.isVisibleTo(w)
     w.pre_form.set_malignant(True)
     w.pre_form.likelihood.setValue(80)
     assert w.commit()
-    assert w.nomogram is not None and w.nomogram.isVisibleTo(w)
+    assert w.nomogram is not None and w.nomogram_box.isVisibleTo(w)
+    # Laid out one under the other, never over each other.
+    assert w.nomogram_box.geometry().top() >= w.ai_box.geometry().bottom()
     assert w.results.isVisibleTo(w) and "L" in w.results.visible_text()
     SHOTS.mkdir(parents=True, exist_ok=True)
     w.grab().save(str(SHOTS / "reader-liver-after-reveal.png"))

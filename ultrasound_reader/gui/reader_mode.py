@@ -52,6 +52,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QRadioButton,
     QScrollArea,
+    QSizePolicy,
     QSlider,
     QSpinBox,
     QSplitter,
@@ -434,6 +435,7 @@ class ReaderWindow(QMainWindow):
         self.play_button.clicked.connect(self.toggle_play)
         self.image_label = QLabel("")
         self.image_label.setObjectName("imageLabel")
+        self.image_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.cam_note = QLabel("")
         self.cam_note.setObjectName("camNote")
         self.cam_note.setStyleSheet(f"color: {theme.TEXT_DIM};")
@@ -467,8 +469,10 @@ class ReaderWindow(QMainWindow):
         self.results.setMinimumHeight(380)  # its own scroll area: room for the decision, the bars and the table
         av.addWidget(self.ai_hidden)
         av.addWidget(self.results)
-        self.nomogram_holder = QVBoxLayout()
-        av.addLayout(self.nomogram_holder)
+        self.nomogram_box = QGroupBox("Nomogram (the case's recorded factors and the AI's scores)")
+        self.nomogram_box.setObjectName("nomogramBox")
+        self.nomogram_holder = QVBoxLayout(self.nomogram_box)
+        self.nomogram_box.setVisible(False)
         self.message = QLabel("")
         self.message.setObjectName("readerMessage")
         self.message.setWordWrap(True)
@@ -483,6 +487,7 @@ class ReaderWindow(QMainWindow):
         buttons.addWidget(self.next_button)
         cv.addWidget(self.pre_form)
         cv.addWidget(self.ai_box)
+        cv.addWidget(self.nomogram_box)
         cv.addWidget(self.post_form)
         cv.addWidget(self.message)
         cv.addLayout(buttons)
@@ -663,8 +668,7 @@ class ReaderWindow(QMainWindow):
         self.ai_hidden.setVisible(True)
         self.cam_layer.show_overlay(None)
         self.cam_note.setText("")
-        if self.nomogram is not None:
-            self.nomogram.setVisible(False)
+        self.nomogram_box.setVisible(False)
 
     def _reveal(self, position: int) -> bool:
         from ultrasound_reader.study.service import reveal
@@ -729,13 +733,13 @@ class ReaderWindow(QMainWindow):
         if self.nomogram is None:
             self.nomogram = NomogramView()
             self.nomogram.setObjectName("readerNomogram")
-            self.nomogram.setMinimumHeight(260)
             self.nomogram_holder.addWidget(self.nomogram)
         self.nomogram.set_spec(spec)
         self._nomogram_link = connect_form_to_nomogram(_CaseFactors(self.case.factors), self.nomogram,
                                                        self.session.bundle.fusion)
         self._nomogram_link.set_model_probabilities(result.probabilities)
-        self.nomogram.setVisible(True)
+        self.nomogram_box.setVisible(True)
+        self.column.widget().adjustSize()
 
     # -- the area of concern -----------------------------------------------------------------
     def start_concern(self) -> None:
