@@ -3,7 +3,7 @@
     python driver.py DB READER [READER ...]
 
 For each reader in turn it resumes at the reader's next step (``status``), performs
-it (pre answer, reveal, post answer) through the service layer, and prints
+it (case shown + pre answer, reveal, post answer) through the service layer, and prints
 ``done READER POSITION STEP`` after each commit returns. Answer contents are a pure
 function of (reader, position, phase) so the test can check that nothing was
 half-written or crossed between readers.
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 import zlib
 
-from ultrasound_reader.study.service import AnswerInput, answer, reveal, status
+from ultrasound_reader.study.service import AnswerInput, answer, reader_case, reveal, status
 
 
 def content(reader: str, position: int, phase: str) -> AnswerInput:
@@ -36,6 +36,9 @@ def main(db: str, readers: list[str]) -> int:
             print(f"start {reader} {pos} {step}", flush=True)
             if step == "reveal":
                 reveal(db, reader, pos)
+            elif step == "pre":
+                reader_case(db, reader, pos, mark_shown=True)  # the case goes on screen, then the answer
+                answer(db, reader, pos, content(reader, pos, step))
             else:
                 answer(db, reader, pos, content(reader, pos, step))
             print(f"done {reader} {pos} {step}", flush=True)

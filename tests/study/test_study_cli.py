@@ -153,6 +153,9 @@ def test_answer_bad_input_is_refused_and_audited(soft_db, capsys, args, expect):
     assert rows(soft_db, "SELECT count(*) FROM answer")[0][0] == n_before
     refused = rows(soft_db, "SELECT actor, action, detail FROM audit WHERE outcome='refused'")
     assert len(refused) == 1 and refused[0][1] == "answer" and expect in json.loads(refused[0][2])["reason"]
+    import socket
+
+    assert json.loads(refused[0][2])["workstation"] == socket.gethostname()  # who: which workstation
 
 
 def test_reveal_before_pre_and_cli_argument_errors(soft_db, capsys):
@@ -319,3 +322,29 @@ def test_corrupt_stored_content_is_a_clear_error(soft_db, capsys):
     with sqlite3.connect(soft_db) as c:
         c.execute("UPDATE study_case SET cam = ?", (b"\x93NUMPY garbage",))
     assert "Grad-CAM map is corrupt" in error_line(capsys, "analyze", "--db", soft_db)
+
+
+def test_reader_case_is_blinded_by_sequence_number(soft_db, soft_cohort, capsys):
+    from ultrasound_reader.case import Case
+    from ultrasound_reader.study.service import reader_case
+
+    call(capsys, "reader", "add", "--db", soft_db, "--id", "R1", "--years", "8")
+    (case_id,) = rows(soft_db, "SELECT c.case_id FROM reader_case rc JOIN study_case c ON c.id = rc.case_pk "
+                               "WHERE rc.position = 3")[0]
+    seen = reader_case(soft_db, "R1", 3)
+    original = Case.load(soft_cohort / case_id)
+    assert seen.case_id == "study case 3" and case_id not in json.dumps(seen.to_dict())
+    assert seen.images == original.images
+    assert [(r.kind, r.shape, r.points, r.image, r.frame) for r in seen.rois] == [
+        (r.kind, r.shape, r.points, r.image, r.frame) for r in original.rois]
+    with pytest.raises(Exception, match="out of range"):
+        reader_case(soft_db, "R1", 99)
+    # Shown on screen, then answered: the pre-AI answer is timed from when it was shown.
+    from datetime import datetime, timedelta, timezone
+
+    from ultrasound_reader.study.service import AnswerInput, answer
+
+    t0 = datetime(2026, 5, 1, 9, 0, tzinfo=timezone.utc)
+    reader_case(soft_db, "R1", 3, mark_shown=True, now=lambda: t0)
+    answer(soft_db, "R1", 3, AnswerInput("pre", True, 77), now=lambda: t0 + timedelta(seconds=42.5))
+    assert rows(soft_db, "SELECT duration_s FROM answer WHERE likelihood = 77") == [(42.5,)]

@@ -19,6 +19,7 @@ the study seed and the reader id and stored with the reader).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -95,6 +96,8 @@ class StudyDb:
 
     def audit(self, s: Session, actor: str, action: str, outcome: str, position: int | None,
               detail: dict[str, Any], now: datetime | None = None) -> None:
+        """One audit row: who (actor, and the workstation and OS user it came from), what, when."""
+        detail = {**detail, **_origin()}
         s.add(Audit(at=now or utcnow(), actor=actor[:200], action=action, outcome=outcome,
                     case_position=position, detail=json.dumps(detail, sort_keys=True, default=str)))
 
@@ -107,6 +110,18 @@ class StudyDb:
         except UserError:
             pass  # the database itself is the problem (locked, read-only): the reason still goes out
         return UserError(reason)
+
+
+def _origin() -> dict[str, str]:
+    import getpass
+    import os
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid()) if hasattr(os, "getuid") else "?"
+    return {"workstation": socket.gethostname(), "os_user": user, "pid": str(os.getpid())}
 
 
 # -- create --------------------------------------------------------------------------------
@@ -512,10 +527,10 @@ def answer(db: str, code: str, position: int, a: AnswerInput, *, shown_at: datet
             _check_input(st, a)
         except UserError as exc:
             raise sdb.refuse(code, "answer", position, str(exc), detail) from None
-        t_now = now()
         try:
             with dbm.translate_errors(sdb.target), sdb.session() as s, s.begin():
-                state = ReaderState.load(s, st, rd)
+                state = ReaderState.load(s, st, rd)  # after BEGIN IMMEDIATE: the state cannot change under us
+                t_now = now()
                 rc = _case(state, code, position)
                 reason = _answer_refusal(state, rc, position, a.phase, t_now)
                 if reason:
@@ -524,6 +539,10 @@ def answer(db: str, code: str, position: int, a: AnswerInput, *, shown_at: datet
                 rev = state.reveals.get(rc.case_pk)
                 if shown_at is None and a.phase == "post" and rev is not None:
                     shown_at = _aware(rev.revealed_at)
+                if shown_at is None and a.phase == "pre":
+                    last = s.scalar(select(func.max(Audit.at)).where(
+                        Audit.actor == code, Audit.action == "shown", Audit.case_position == position))
+                    shown_at = _aware(last) if last is not None else None
                 row = Answer(reader_id=rd.id, case_pk=rc.case_pk, phase=a.phase, malignant=a.malignant,
                              likelihood=a.likelihood, subtype=a.subtype, confidence=a.confidence,
                              comment=a.comment, concern=",".join(f"{v:g}" for v in a.concern) if a.concern else None,
@@ -531,12 +550,12 @@ def answer(db: str, code: str, position: int, a: AnswerInput, *, shown_at: datet
                              duration_s=(t_now - shown_at).total_seconds() if shown_at else None)
                 s.add(row)
                 sdb.audit(s, code, "answer", "ok", position, detail | {"session": session}, t_now)
+                state.answers[(rc.case_pk, a.phase)] = row
+                nxt = state.next_step()
         except UserError as exc:
             if _passes_through(exc):
                 raise
             raise sdb.refuse(code, "answer", position, str(exc), detail) from None
-        with sdb.session() as s:
-            nxt = ReaderState.load(s, st, rd).next_step()
         return {"reader": code, "case": position, "phase": a.phase, "session": session,
                 "committed_at": t_now.isoformat(), "next": _step_dict(nxt)}
 
@@ -570,10 +589,10 @@ def reveal(db: str, code: str, position: int, *, now: Callable[[], datetime] = u
     """Record the reveal (locking the pre-AI answer) and return the AI output a reader may see."""
     with StudyDb.open(db) as sdb:
         st, rd = _study_and_reader(sdb, code, "reveal", position)
-        t_now = now()
         try:
             with dbm.translate_errors(sdb.target), sdb.session() as s, s.begin():
                 state = ReaderState.load(s, st, rd)
+                t_now = now()
                 rc = _case(state, code, position)
                 again = rc.case_pk in state.reveals
                 if not again:
@@ -605,6 +624,33 @@ def _ai_output(sc: StudyCase, label: str) -> dict[str, Any]:
     if not isinstance(out, dict):
         raise UserError(f"study database {label}: the stored AI output of case {sc.position} is corrupt")
     return out
+
+
+# -- the case a reader sees -----------------------------------------------------------------
+def reader_case(db: str, code: str, position: int, *, mark_shown: bool = False,
+                now: Callable[[], datetime] = utcnow) -> Case:
+    """The case at ``position`` of a reader's order, blinded: its id is the study sequence number.
+
+    For the reader mode: the images and ROIs as stored in the case folder, never the
+    truth, never the site's case id. ``mark_shown`` records (audit action ``shown``)
+    when the case went on screen: the next pre-AI answer of that case is timed from it.
+    """
+    with StudyDb.open(db, write=mark_shown) as sdb:
+        st, rd = _study_and_reader(sdb, code, "shown", position)
+        with dbm.translate_errors(sdb.target), sdb.session() as s, s.begin():
+            state = ReaderState.load(s, st, rd)
+            rc = _case(state, code, position)
+            sc = s.get(StudyCase, rc.case_pk)
+            assert sc is not None
+            if mark_shown:
+                sdb.audit(s, code, "shown", "ok", position, {}, now())
+    case = Case.load(Path(sc.folder))
+    case.case_id = f"study case {position}"
+    case.notes = ""
+    # ROI ids often embed the site's case id: renumber them. (case.root still points at the
+    # case folder, whose name may be the case id: the reader mode must not display it.)
+    case.rois = [dataclasses.replace(r, id=f"roi-{k}") for k, r in enumerate(case.rois, start=1)]
+    return case
 
 
 # -- status --------------------------------------------------------------------------------
