@@ -166,6 +166,7 @@ def test_full_loop_by_keyboard_and_mouse(qtbot, open_reader, db: str, truth, ui)
     assert len(stored) == 1 and stored[0][:5] == ("pre", 1, 72, 3, "irregular margin")
     assert [float(v) for v in stored[0][5].split(",")] == list(box)
     assert stored[0][6] is not None and stored[0][6] >= 0  # time shown -> committed, from the study API
+    assert rows(db, "SELECT count(*) FROM audit WHERE action = 'shown' AND case_position = 1") == [(1,)]
     assert rows(db, "SELECT count(*) FROM reveal") == [(1,)]
     assert w.phase_label.text() == "After the AI"
     assert w.pre_form.locked and w.pre_form.lock_label.isVisibleTo(w) and "locked" in w.pre_form.lock_label.text()

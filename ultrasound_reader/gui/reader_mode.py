@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import fields
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -75,12 +73,6 @@ log = logging.getLogger(__name__)
 KEYS_HINT = ("Y / N malignant · L likelihood · S subtype · K confidence · M comment · R draw area (Shift+R clear) · "
              "Space play · V other image · Ctrl+Enter commit · Ctrl+→ next case")
 LOCK = "LOCKED:"
-
-
-def _aware_now() -> datetime:
-    from ultrasound_reader.study.models import utcnow
-
-    return utcnow()
 
 
 # -- the area of concern ---------------------------------------------------------------------
@@ -372,7 +364,6 @@ class ReaderWindow(QMainWindow):
         self.cines: list[Any] = []
         self.image_index = 0
         self.mask: np.ndarray | None = None
-        self.shown_at: datetime | None = None
         self.position: int | None = None
         self.step: str | None = None
         self.ai: dict[str, Any] | None = None
@@ -574,7 +565,6 @@ class ReaderWindow(QMainWindow):
             self.pre_form.setVisible(True)
             self.post_form.setVisible(False)
             self._hide_ai()
-            self.shown_at = _aware_now()
         else:  # reveal or post: the AI output is shown (revealing it first locks the pre-AI answer)
             self.phase_label.setText("After the AI")
             if c["pre"] is not None:
@@ -594,23 +584,25 @@ class ReaderWindow(QMainWindow):
         self.stepShown.emit(v)
 
     def _load_case(self, c: dict[str, Any]) -> bool:
+        """Open the blinded case (``reader_case``: named by its position); a pre-AI read is marked shown now."""
+        from ultrasound_reader.dicom import open_cine
+        from ultrasound_reader.study.service import reader_case
+
         self._close_cines()
         self.clear_concern()
+        cines: list[Any] = []
         try:
-            case = Case.load(Path(c["folder"]))
-            from ultrasound_reader.dicom import open_cine
-
-            cines = []
+            case = reader_case(self.db, self.reader, c["position"], mark_shown=self.step == "pre")
             for i in range(len(case.images)):
                 cines.append(open_cine(case.image_path(i)))
         except (UserError, OSError, ValueError) as exc:
-            for cine in locals().get("cines", []):
+            for cine in cines:
                 cine.close()
             self._error(f"Case {c['position']} cannot be shown: {exc}")
             self.commit_button.setEnabled(False)
             return False
         self.case, self.cines = case, cines
-        self.session.doc.set_case(case, Path(c["folder"]) / "case.json")
+        self.session.doc.set_case(case, None)
         self.image_index = 0
         self._show_image(0)
         return True
@@ -783,8 +775,7 @@ class ReaderWindow(QMainWindow):
             return False
         try:
             a = form.values(self.step)
-            out = answer(self.db, self.reader, self.position, a,
-                         shown_at=self.shown_at if self.step == "pre" else None)
+            out = answer(self.db, self.reader, self.position, a)  # timed by the study API from "shown"/reveal
         except UserError as exc:
             self._error(str(exc))
             return False

@@ -730,7 +730,7 @@ def reader_view(db: str, code: str, position: int | None = None) -> dict[str, An
             revealed = rc.case_pk in state.reveals
             cam = decode_cam(sc.cam, sc.cam_bbox, f"study database {sdb.target.label}, case {pos}") \
                 if revealed else None
-            out["case"] = {"position": pos, "folder": sc.folder, "pre_session": rc.pre_session,
+            out["case"] = {"position": pos, "pre_session": rc.pre_session,
                            "post_session": rc.post_session, "revealed": revealed,
                            "pre": _own_answer(state.answers.get((rc.case_pk, "pre"))),
                            "post": _own_answer(state.answers.get((rc.case_pk, "post"))),
