@@ -273,6 +273,27 @@ def test_unknown_reader_and_bad_database_are_one_line(db: str, tmp_path: Path) -
     assert "NOPE" in lines[0] or "missing.db" in lines[0]
 
 
+def test_cli_windows_screenshot(db: str, tmp_path: Path) -> None:
+    """``study read`` and ``study coordinate`` open their windows (here: save a picture and exit 0)."""
+    import subprocess
+    import sys
+
+    from PySide6.QtGui import QImage
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {"PYTHONPATH": str(repo), "QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    for action, extra in (("read", ["--reader", "R2"]), ("coordinate", [])):
+        png = tmp_path / f"{action}.png"
+        p = subprocess.run([sys.executable, "-m", "ultrasound_reader", "study", action, "--db", db, *extra,
+                            "--screenshot", str(png)], capture_output=True, text=True, env=env, timeout=180)
+        assert p.returncode == 0, p.stderr
+        img = QImage(str(png))
+        assert not img.isNull() and img.width() >= 1000
+    from ultrasound_reader.study.service import status
+
+    assert status(db)["readers"][1]["pre"] == 0  # opening the reader mode answered nothing
+
+
 def test_coordinator_creates_adds_exports_analyses(qtbot, qapp, study_template: Path, tmp_path: Path) -> None:  # noqa: ANN001
     from ultrasound_reader.gui.coordinator import CoordinatorWindow
     from ultrasound_reader.study.service import AnswerInput, answer, reveal

@@ -617,6 +617,8 @@ class ReaderWindow(QMainWindow):
         self.session.set_image(ImageOnScreen(str(self.case.image_path(index)), cine, index))
         self.mask = region_mask(cine.calibration, int(cine.shape[0]), int(cine.shape[1]))
         self.player.set_cine(cine)
+        self.play_button.setEnabled(cine.n_frames > 1)
+        self.play_button.setText("Play (Space)")
         self._paint(0, cine.frame(0))
         self._show_concern(self.form_now().concern)
         if index != 0 and self.image_view.tool is self.concern_tool:
