@@ -426,3 +426,26 @@ def test_crossover_waits_for_the_washout(qtbot, open_reader, study_template: Pat
     assert set(kinds) == {"Before the AI", "After the AI"}
     assert "washout" in w.message.text() and not w.commit_button.isEnabled()
     assert reader_view(db, "R1")["waiting"]
+
+
+def test_a_locked_database_refuses_the_commit_and_the_answer_stays(qtbot, open_reader, db: str,  # noqa: ANN001
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from ultrasound_reader.study import db as dbm
+
+    monkeypatch.setenv(dbm.BUSY_TIMEOUT_ENV, "0.2")
+    w = open_reader(db)
+    w.pre_form.set_malignant(True)
+    w.pre_form.likelihood.setValue(66)
+    other = sqlite3.connect(db, timeout=0.1)  # another workstation holds the write lock
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        assert not w.commit()
+        assert "locked" in w.message.text() and w.errors
+        assert not w.pre_form.locked and w.pre_form.likelihood.value() == 66  # nothing lost, still editable
+        assert w.phase_label.text() == "Before the AI" and not w.results.isVisibleTo(w)
+    finally:
+        other.rollback()
+        other.close()
+    assert w.commit()  # the same answer, once the database is free
+    assert rows(db, "SELECT likelihood FROM answer") == [(66,)]
+    assert w.results.isVisibleTo(w)

@@ -671,8 +671,9 @@ class ReaderWindow(QMainWindow):
             out = reveal(self.db, self.reader, position)
             v = self.refresh(position)
         except UserError as exc:
-            self._error(str(exc))
+            self._error(f"{exc} (Ctrl+→ tries again)")
             self.commit_button.setEnabled(False)
+            self.next_button.setEnabled(True)  # show_next retries the step the database says is next
             return False
         self.ai = out["ai"]
         self.view_data["case"] = v["case"]
