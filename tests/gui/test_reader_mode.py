@@ -449,3 +449,29 @@ def test_a_locked_database_refuses_the_commit_and_the_answer_stays(qtbot, open_r
     assert w.commit()  # the same answer, once the database is free
     assert rows(db, "SELECT likelihood FROM answer") == [(66,)]
     assert w.results.isVisibleTo(w)
+
+
+def test_coordinator_bad_input_is_said_and_the_window_stays(qtbot, qapp, study_template: Path,  # noqa: ANN001
+                                                            tmp_path: Path) -> None:
+    from ultrasound_reader.gui.coordinator import CoordinatorWindow
+
+    w = CoordinatorWindow(str(tmp_path / "x.db"))
+    qtbot.addWidget(w)
+    w.show()
+    w.name_edit.setText("bad")
+    w.cases_edit.setText(str(tmp_path / "no-such-folder"))
+    w.truth_edit.setText(str(study_template / "cases" / "truth.csv"))
+    w.bundle_edit.setText(str(study_template / "bundle"))
+    with qtbot.waitSignal(w.failed, timeout=60000) as sig:
+        w.create()
+    assert "--cases" in sig.args[0] and "no-such-folder" in sig.args[0]
+    assert w.create_button.isEnabled() and w.isVisible()
+    w.db_edit.setText("")
+    assert not w.add_reader() and "database" in w.errors[-1]
+    shutil.copy(study_template / "study.db", tmp_path / "copy.db")
+    w.db_edit.setText(str(tmp_path / "copy.db"))
+    w.refresh()
+    assert w.status_data is not None and w.table.rowCount() == 2
+    w.export_out.setText("")
+    assert not w.export() and w.errors[-1]
+    w.close()
