@@ -45,7 +45,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMainWindow,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QRadioButton,
@@ -872,7 +871,3 @@ class ReaderWindow(QMainWindow):
         out.append(self.results.visible_text() if self.results.isVisibleTo(self) else "")
         out.extend(self.image_view.overlay_text().values())
         return "\n".join(t for t in out if t)
-
-
-def error_box(parent: QWidget | None, message: str) -> None:
-    QMessageBox.warning(parent, "Reader study", message)
