@@ -13,5 +13,7 @@ Blinded reads before and after the AI, recorded so that nothing is lost:
   analyze``), ``demo`` (a ready study with SIMULATED readers), ``bench``.
 * ``cli``: the ``ultrasound-reader study ...`` commands.
 
-The GUI reader mode (``study read``) is not part of this package yet.
+The GUI reader mode (``study read``) and coordinator window (``study coordinate``) are in
+``ultrasound_reader.gui`` (reader_mode, coordinator); they use ``reader_view`` and the
+service functions above, never the tables directly.
 """

@@ -10,6 +10,8 @@
     study export  --db URL --format long|imrmc|mrmcaov --out CSV
     study analyze --db URL [--json] [--plots DIR]
     study demo    --out DIR
+    study read    --db URL --reader R1 [--screenshot PNG]    (the GUI reader mode)
+    study coordinate [--db URL] [--screenshot PNG]          (the GUI coordinator window)
 
 ``--db`` is a SQLAlchemy URL; a plain path means a SQLite file. Values are checked
 here rather than by argparse so every bad argument gives one clear line (exit 1).
@@ -87,6 +89,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     n.add_argument("--plots", metavar="DIR", help="write PNG plots here")
     n.add_argument("--json", action="store_true", help="print one JSON object")
 
+    rd = sub.add_parser("read", help="open the GUI reader mode for one reader (blinded reads, then the AI)")
+    _db(rd)
+    rd.add_argument("--reader", metavar="R1", help="reader id")
+    rd.add_argument("--screenshot", metavar="PNG", help="save a picture of the window to PNG and exit")
+
+    co = sub.add_parser("coordinate", help="open the GUI coordinator window (create, readers, progress, export, "
+                        "analysis)")
+    _db(co)
+    co.add_argument("--screenshot", metavar="PNG", help="save a picture of the window to PNG and exit")
+
     d = sub.add_parser("demo", help="a ready study on phantom cases with SIMULATED readers")
     d.add_argument("--out", metavar="DIR", help="output folder (created)")
     d.add_argument("--json", action="store_true", help="print one JSON object")
@@ -142,9 +154,14 @@ def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
 def run(args: argparse.Namespace) -> int:
     cmd = args.study_command
     if cmd is None:
-        raise UserError("study: give an action (create, reader add, answer, reveal, status, export, analyze, demo)")
+        raise UserError("study: give an action (create, reader add, answer, reveal, status, export, analyze, demo, "
+                        "read, coordinate)")
     if cmd == "demo":
         return _demo(args)
+    if cmd == "coordinate":
+        from ultrasound_reader.gui.study_cli import run_coordinate
+
+        return run_coordinate(args)
     _required("db", args.db)
     if cmd == "create":
         return _create(args)
@@ -162,6 +179,10 @@ def run(args: argparse.Namespace) -> int:
         return _export(args)
     if cmd == "analyze":
         return _analyze(args)
+    if cmd == "read":
+        from ultrasound_reader.gui.study_cli import run_read
+
+        return run_read(args)
     raise UserError(f"study: unknown action {cmd!r}")
 
 

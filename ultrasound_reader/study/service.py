@@ -681,3 +681,58 @@ def status(db: str) -> dict[str, Any]:
                 "readers": readers, "audit_events": n_audit, "refused_attempts": n_refused,
                 "db": sdb.target.label}
 
+
+
+# -- the reader's own view (GUI reader mode) -----------------------------------------------
+def _own_answer(a: Answer | None) -> dict[str, Any] | None:
+    if a is None:
+        return None
+    return {"phase": a.phase, "malignant": a.malignant, "likelihood": a.likelihood, "subtype": a.subtype,
+            "confidence": a.confidence, "comment": a.comment, "concern": a.concern, "session": a.session,
+            "committed_at": _aware(a.committed_at).isoformat(), "duration_s": a.duration_s}
+
+
+def reader_view(db: str, code: str, position: int | None = None) -> dict[str, Any]:
+    """What one reader may see of the study: progress, the next step, and one case of their own list.
+
+    ``position``: the case to describe (default: the case of the next step). Never the
+    truth, never another reader's answers, never the case id (blinding); the reader's own
+    committed answers are given so a face can show them locked. The Grad-CAM map is
+    given (decoded and validated) only once this reader's AI output for the case is revealed.
+    """
+    with StudyDb.open(db, write=False) as sdb:
+        st, rd = _study_and_reader(sdb, code, "view", position)
+        with dbm.translate_errors(sdb.target), sdb.session() as s:
+            state = ReaderState.load(s, st, rd)
+            n = len(state.order)
+            nxt = state.next_step()
+            waiting = None
+            if nxt is not None and nxt[2] == 2:
+                ok, why = state.session_open(2, utcnow())
+                waiting = None if ok else why
+            out: dict[str, Any] = {
+                "study": st.name, "task": st.task, "design": st.design, "questions": st.questions,
+                "simulated": st.simulated, "reader": rd.code, "reader_simulated": rd.simulated, "cases": n,
+                "next": _step_dict(nxt), "waiting": waiting,
+                "pre_done": sum(1 for (_, p) in state.answers if p == "pre"),
+                "post_done": sum(1 for (_, p) in state.answers if p == "post"),
+                "subtypes": list(SUBTYPE_CHOICES) if st.questions == "soft-tissue" else [],
+                "bundle": {"name": st.bundle_name, "version": st.bundle_version, "sha256": st.bundle_sha256,
+                           "path": st.bundle_path},
+                "case": None,
+            }
+            pos = position if position is not None else (nxt[0] if nxt is not None else None)
+            if pos is None:
+                return out
+            rc = _case(state, code, pos)
+            sc = s.get(StudyCase, rc.case_pk)
+            assert sc is not None
+            revealed = rc.case_pk in state.reveals
+            cam = decode_cam(sc.cam, sc.cam_bbox, f"study database {sdb.target.label}, case {pos}") \
+                if revealed else None
+            out["case"] = {"position": pos, "pre_session": rc.pre_session,
+                           "post_session": rc.post_session, "revealed": revealed,
+                           "pre": _own_answer(state.answers.get((rc.case_pk, "pre"))),
+                           "post": _own_answer(state.answers.get((rc.case_pk, "post"))),
+                           "cam": cam, "ai_model": sc.ai_model if revealed else None}
+            return out
