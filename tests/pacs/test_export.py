@@ -250,6 +250,25 @@ def test_export_cli(analysed: Analysed, tmp_path: Path, capsys, monkeypatch) -> 
     assert "no such case file" in capsys.readouterr().err
 
 
+def test_export_cli_bad_output_paths(analysed: Analysed, tmp_path: Path, capsys, monkeypatch) -> None:
+    """A missing parent folder is refused (not created), a file where a folder is needed is
+    a user error naming the path, and no temporary file is left behind."""
+    monkeypatch.setenv("ULTRASOUND_READER_CONFIG", str(tmp_path / "cfg"))
+    case_dir, bundle = str(analysed.case.root), str(analysed.bundle.path)
+    afile = tmp_path / "afile"
+    afile.write_text("keep")
+    for opt, value in (("--sr", tmp_path / "nonexistent" / "dir" / "x.dcm"), ("--pdf", afile / "x.pdf"),
+                       ("--sc", tmp_path / "nonexistent" / "x.dcm"), ("--images", afile),
+                       ("--images", tmp_path / "nonexistent" / "img")):
+        assert main(["export", case_dir, "--bundle", bundle, opt, str(value)]) == 1, opt
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+        assert str(value if opt == "--images" else value.parent) in err, err
+    assert not (tmp_path / "nonexistent").exists()
+    assert afile.read_text() == "keep"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "cfg"]
+
+
 def test_sr_needs_dicom_sources_and_reader_refuses_non_sr(analysed: Analysed, tmp_path: Path) -> None:
     with pytest.raises(UserError, match="not a structured report"):
         read_sr(analysed.case.image_path(0))

@@ -291,6 +291,6 @@ def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> Path:
     except (InvalidDicomError, OSError) as exc:
         raise UserError(f"{src}: not a DICOM file ({exc})") from None
     out = deid.dataset(ds)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    out.save_as(dst, enforce_file_format=True)
-    return dst
+    from ultrasound_reader.dicom.sc import write_dataset
+
+    return write_dataset(dst, out)

@@ -214,9 +214,17 @@ class Export:
         import shutil
 
         from ultrasound_reader.dicom.deid import deidentify_file
+        from ultrasound_reader.paths import atomic_write
 
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
+        if not folder.parent.is_dir():
+            raise UserError(f"cannot create {folder}: folder {folder.parent} does not exist")
+        try:
+            folder.mkdir(exist_ok=True)
+        except FileExistsError:
+            raise UserError(f"cannot create {folder}: a file of that name exists") from None
+        except OSError as exc:
+            raise UserError(f"cannot create {folder} ({exc.strerror or exc})") from None
         out = []
         for i in range(len(self.case.images)):
             src = self.case.image_path(i)
@@ -224,7 +232,7 @@ class Export:
             if self.deid:
                 deidentify_file(src, dst, self.deid)
             else:
-                shutil.copyfile(src, dst)
+                atomic_write(dst, lambda tmp, src=src: shutil.copyfile(src, tmp))
             out.append(dst)
         self.outputs.images = out
         return out

@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import re
-import stat
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -183,16 +182,14 @@ def load_nodes(path: Path | None = None) -> dict[str, Node]:
 
 
 def _write_json_atomic(path: Path, data: Any, private: bool = False) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-    fd = os.open(tmp, flags, 0o600 if private else 0o644)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2)
-        fh.write("\n")
-    if private:
-        os.chmod(tmp, stat.S_IRUSR | stat.S_IWUSR)
-    os.replace(tmp, path)
+    from ultrasound_reader.paths import atomic_write
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create settings folder {path.parent} ({exc.strerror or exc})") from None
+    text = json.dumps(data, indent=2) + "\n"
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), private=private)
 
 
 def save_nodes(nodes: dict[str, Node], path: Path | None = None) -> Path:
