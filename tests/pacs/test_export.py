@@ -28,7 +28,7 @@ from ultrasound_reader.export import Export
 SECRET = b"test-secret-0123456789abcdef"
 IDENT = {
     "PatientName": "DOE^JANE^QUINN", "PatientID": "MRN998877", "OtherPatientIDs": "ALT5544",
-    "PatientBirthDate": "19610203", "AccessionNumber": "ACC7766", "InstitutionName": "St Example Hospital",
+    "PatientBirthDate": "19610203", "PatientBirthTime": "101500", "AccessionNumber": "ACC7766", "InstitutionName": "St Example Hospital",
     "ReferringPhysicianName": "WHOEVER^DOCTOR", "StudyDate": "20230405", "SeriesDate": "20230405",
     "StudyID": "STUDY3322", "OperatorsName": "SONO^GRAPHER", "DeviceSerialNumber": "SN112233",
     "InstitutionAddress": "1 Example Road", "StationName": "USROOM7",
@@ -166,6 +166,7 @@ def test_no_identifier_of_the_source_survives(analysed: Analysed, tmp_path: Path
         if path.suffix == ".dcm":
             ds = pydicom.dcmread(path)
             assert ds.PatientIdentityRemoved == "YES" and ds.PatientID.startswith("ANON-")
+            assert "PatientBirthTime" not in ds  # a time whose action is X goes, even with shifted dates
             assert "0012,0064" in str(ds) or "DeidentificationMethodCodeSequence" in ds
     # consistent remapping: the SR's references resolve to the de-identified image copies
     back = case_from_sr(outputs[0], outputs[-2:], task="liver-fll")

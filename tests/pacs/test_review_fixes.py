@@ -5,7 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+import pydicom
 import pytest
+from pydicom.uid import generate_uid
+
+from ultrasound_reader.dicom.deid import Deidentifier
+from ultrasound_reader.dicom.synth import write_dicom
 
 from ultrasound_reader.errors import UserError
 from ultrasound_reader.paths import atomic_write
@@ -72,3 +78,31 @@ def test_atomic_write_read_only_folder(tmp_path: Path) -> None:
             atomic_write(ro / "x", _write("x"))
     finally:
         ro.chmod(0o700)
+
+
+def _patient(tmp_path: Path, name: str, patient_id: str, study_uid: str) -> pydicom.Dataset:
+    p = write_dicom(tmp_path / name, np.full((1, 8, 8), 90, np.uint8), study_uid=study_uid, extra={
+        "PatientName": "ROE^RICHARD", "PatientID": patient_id, "PatientBirthTime": "101500",
+        "StudyDate": "20200115", "StudyTime": "101010"})
+    return pydicom.dcmread(p)
+
+
+def test_birth_time_removed_other_times_kept(tmp_path: Path) -> None:
+    src = _patient(tmp_path, "a.dcm", "ID-1", generate_uid())
+    for dates in ("shift", "remove"):
+        out = Deidentifier(secret=b"s" * 32, dates=dates).dataset(src)
+        assert "PatientBirthTime" not in out and "101500" not in str(out), dates
+    assert Deidentifier(secret=b"s" * 32).dataset(src).StudyTime == "101010"
+
+
+def test_empty_patient_id_is_keyed_on_the_study(tmp_path: Path) -> None:
+    d = Deidentifier(secret=b"s" * 32)
+    a, b = _patient(tmp_path, "a.dcm", "", generate_uid()), _patient(tmp_path, "b.dcm", "", generate_uid())
+    a2 = _patient(tmp_path, "a2.dcm", "", str(a.StudyInstanceUID))
+    oa, ob, oa2 = d.dataset(a), d.dataset(b), d.dataset(a2)
+    assert oa.PatientID != ob.PatientID and oa.PatientID == oa2.PatientID
+    assert "" != d.patient_key(a) != d.patient_key(b)
+    assert oa.StudyDate == oa2.StudyDate
+    # a real PatientID still decides, whatever the study
+    c1, c2 = _patient(tmp_path, "c1.dcm", "ID-7", generate_uid()), _patient(tmp_path, "c2.dcm", "ID-7", generate_uid())
+    assert d.dataset(c1).PatientID == d.dataset(c2).PatientID == d.pseudonym("ID-7")

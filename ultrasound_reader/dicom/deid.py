@@ -134,6 +134,16 @@ class Deidentifier:
             self.uid_map[old] = str(generate_uid(prefix="2.25.", entropy_srcs=[self._h("uid", old).hex()]))
         return self.uid_map[old]
 
+    @staticmethod
+    def patient_key(ds: Any) -> str:
+        """What the pseudonym and the date offset are keyed on: the PatientID, or, when it
+        is empty, the study (so patients without an ID do not all share one pseudonym)."""
+        pid = str(ds.get("PatientID", "") or "").strip()
+        if pid:
+            return pid
+        study = str(ds.get("StudyInstanceUID", "") or "").strip()
+        return f"\\study\\{study}" if study else ""  # a backslash cannot occur in a PatientID (LO)
+
     def pseudonym(self, patient_id: str) -> str:
         return "ANON-" + self._h("patient", patient_id).hex()[:10].upper()
 
@@ -147,7 +157,7 @@ class Deidentifier:
         import copy
 
         out = copy.deepcopy(ds)
-        pid = str(ds.get("PatientID", "") or "")
+        pid = self.patient_key(ds)
         if ds.get("BurnedInAnnotation", "") == "YES":
             self._warn("the source image says it has burned-in annotation: text in the pixels is not removed")
         offset = self.date_offset(pid)
@@ -230,8 +240,8 @@ class Deidentifier:
             else:
                 elem.value = ""
             return
-        if elem.VR == "TM" and self.dates == "shift":
-            return  # times kept with shifted dates
+        if elem.VR == "TM" and self.dates == "shift" and action != "X":
+            return  # times kept with shifted dates (not those the profile removes: birth time)
         if action == "X":
             del ds[tag]
         elif action in ("Z", "X/Z", "Z/D", "X/Z/D", "X/Z/U*"):

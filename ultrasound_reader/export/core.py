@@ -72,7 +72,9 @@ class Export:
             raw = [load_source(self.case.image_path(i)) for i in range(len(self.case.images))]
             if not raw:
                 raise UserError(f"case {self.case.case_id}: no image to export")
-            self._patient_id = str(raw[0].get("PatientID", "") or "")
+            from ultrasound_reader.dicom.deid import Deidentifier
+
+            self._patient_id = Deidentifier.patient_key(raw[0])
             self._headers = [self.deid.dataset(h) for h in raw] if self.deid else raw
             if self.deid:
                 for w in self.deid.warnings:
