@@ -106,3 +106,40 @@ def test_empty_patient_id_is_keyed_on_the_study(tmp_path: Path) -> None:
     # a real PatientID still decides, whatever the study
     c1, c2 = _patient(tmp_path, "c1.dcm", "ID-7", generate_uid()), _patient(tmp_path, "c2.dcm", "ID-7", generate_uid())
     assert d.dataset(c1).PatientID == d.dataset(c2).PatientID == d.pseudonym("ID-7")
+
+
+def test_secret_creation_never_replaces_an_existing_key(tmp_path: Path) -> None:
+    from ultrasound_reader.dicom.deid import _create_secret
+
+    path = tmp_path / "deid-secret"
+    _create_secret(path)
+    first = path.read_text()
+    _create_secret(path)  # a second process that also saw "no key yet"
+    assert path.read_text() == first and len(first.strip()) == 64
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deid-secret"]
+
+
+def test_secret_first_use_by_parallel_processes_agrees(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    code = ("import sys,time; from ultrasound_reader.dicom.deid import installation_secret; "
+            "t=float(sys.argv[1]); time.sleep(max(0.0, t-time.time())); print(installation_secret().hex())")
+    env = {**os.environ, "ULTRASOUND_READER_CONFIG": str(tmp_path / "cfg")}
+    start = time.time() + 3.0
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(start)], env=env, stdout=subprocess.PIPE, text=True)
+             for _ in range(6)]
+    keys = {p.communicate(timeout=60)[0].strip() for p in procs}
+    assert all(p.returncode == 0 for p in procs)
+    assert len(keys) == 1 and (tmp_path / "cfg" / "deid-secret").read_text().strip() in keys
+
+
+def test_secret_unwritable_config_is_a_user_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ultrasound_reader.dicom.deid import installation_secret
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("ULTRASOUND_READER_CONFIG", str(blocker / "cfg"))
+    with pytest.raises(UserError, match="de-identification key"):
+        installation_secret()

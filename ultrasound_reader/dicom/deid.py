@@ -91,14 +91,40 @@ def _secret_path() -> Path:
     return config_dir() / "deid-secret"
 
 
-def installation_secret() -> bytes:
-    """This installation's de-identification key (created on first use, mode 0600)."""
-    path = _secret_path()
-    if not path.exists():
-        fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def _create_secret(path: Path) -> None:
+    """Create the key once, even when several processes start together: the complete key
+    is written to a private temp file and hard-linked into place, which fails if another
+    process was first (its key is then used)."""
+    import tempfile
+
+    tmp = None
+    try:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mode 0600
+        tmp = Path(name)
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32) + "\n")
-        os.replace(path.with_suffix(".tmp"), path)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process created it first
+    except OSError as exc:
+        raise UserError(f"{path}: cannot create the de-identification key ({exc.strerror or exc})") from None
+    finally:
+        if tmp is not None:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+
+
+def installation_secret() -> bytes:
+    """This installation's de-identification key (created on first use, mode 0600)."""
+    try:
+        path = _secret_path()
+    except OSError as exc:
+        raise UserError(f"cannot create the settings folder for the de-identification key ({exc})") from None
+    if not path.exists():
+        _create_secret(path)
     try:
         text = path.read_text().strip()
         key = bytes.fromhex(text)
