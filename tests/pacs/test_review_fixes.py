@@ -143,3 +143,71 @@ def test_secret_unwritable_config_is_a_user_error(tmp_path: Path, monkeypatch: p
     monkeypatch.setenv("ULTRASOUND_READER_CONFIG", str(blocker / "cfg"))
     with pytest.raises(UserError, match="de-identification key"):
         installation_secret()
+
+
+@pytest.mark.parametrize("port", ["99999", "abc", "0", "-1"])
+def test_bad_port_in_a_node_address_is_a_user_error(port: str, capsys) -> None:
+    from ultrasound_reader.cli import main
+
+    assert main(["pacs", "echo", "--node", f"dicom://ANY@127.0.0.1:{port}", "--timeout", "2"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--node" in err and "port is not 1-65535" in err, err
+    assert main(["pacs", "nodes", "add", "x", "--dimse", f"ANY@127.0.0.1:{port}"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--dimse" in err and "port is not 1-65535" in err, err
+
+
+def test_nodes_add_refuses_options_of_the_other_kind_and_bad_values(capsys) -> None:
+    from ultrasound_reader.cli import main
+    from ultrasound_reader.dicom.pacs import nodes
+
+    cases = [
+        (["--url", "http://127.0.0.1:8042/dicom-web", "--move-port", "-1"], "--move-port: not an option of a DICOMweb"),
+        (["--url", "http://127.0.0.1:8042/dicom-web", "--calling-ae", "ME"], "--calling-ae: not an option of a DICOMweb"),
+        (["--dimse", "A@127.0.0.1:104", "--auth", "basic", "--username", "u"], "--auth, --username: not an option of a DIMSE"),
+        (["--dimse", "A@127.0.0.1:104", "--move-port", "-1"], "move_port -1 is not a TCP port"),
+        (["--dimse", "A@127.0.0.1:104", "--move-port", "70000"], "move_port 70000 is not a TCP port"),
+    ]
+    for extra, expect in cases:
+        assert main(["pacs", "nodes", "add", "n1", *extra]) == 1, extra
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and expect in err, err
+    assert not nodes.nodes_path().exists()  # nothing was saved
+    assert main(["pacs", "nodes", "add", "n1", "--dimse", "A@127.0.0.1:104"]) == 0
+    n = nodes.resolve("n1")
+    assert (n.calling_ae, n.move_port, n.port) == (nodes.DEFAULT_CALLING_AE, 11112, 104)
+    assert main(["pacs", "nodes", "add", "w1", "--url", "http://127.0.0.1:8042/dicom-web"]) == 0
+    assert nodes.resolve("w1").auth == "none"
+
+
+def test_progress_line_ends_with_a_newline(orthanc, studies, tmp_path: Path) -> None:
+    """``pacs send`` on a terminal: the \\r progress line is ended, so the summary and the
+    shell prompt start on their own line (a real process with its stderr on a pty)."""
+    import pty
+    import subprocess
+    import sys
+
+    from tests.pacs.orthanc import AET, OUR_AET
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+           "ULTRASOUND_READER_CONFIG": str(tmp_path / "cfg")}
+    url = f"dicom://{AET}@127.0.0.1:{orthanc.dicom_port}?calling={OUR_AET}"
+    p = subprocess.Popen([sys.executable, "-m", "ultrasound_reader", "pacs", "send", "--node", url,
+                          str(studies.b.files[0])], stderr=slave, stdout=subprocess.PIPE, env=env, text=True)
+    os.close(slave)
+    out, _ = p.communicate(timeout=120)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    err = b"".join(chunks).decode()
+    assert p.returncode == 0, err
+    assert "\r" in err and "files" in err, err  # a progress line was shown
+    assert err.endswith("\n") or err.endswith("\r\n"), repr(err)
