@@ -211,3 +211,26 @@ def test_progress_line_ends_with_a_newline(orthanc, studies, tmp_path: Path) -> 
     assert p.returncode == 0, err
     assert "\r" in err and "files" in err, err  # a progress line was shown
     assert err.endswith("\n") or err.endswith("\r\n"), repr(err)
+
+
+def test_deid_export_renumbers_rois_and_scrubs_whole_tokens_only(tmp_path: Path) -> None:
+    from ultrasound_reader.case import AnalysisResult, Case, ImageRef, Roi
+    from ultrasound_reader.dicom.sr import read_sr
+    from ultrasound_reader.export import Export
+
+    write_dicom(tmp_path / "liv.dcm", np.full((1, 32, 40), 90, np.uint8), extra={"PatientID": "ID-1"})
+    rois = [Roi("mass", "ellipse", [(5, 5), (30, 20)], image=0, id="liv-mass-1"),
+            Roi("mass", "rectangle", [(4, 4), (31, 22)], image=0, id="first DOE")]
+    case = Case("soft-tissue", "liv", images=[ImageRef("liv.dcm")], rois=rois, root=tmp_path)
+    job = Export(case, None, None, deid=True, secret=b"s" * 32)
+    assert job.scrub("delivered via liver scan of liv (liv.dcm); see liv-mass-1") == \
+        "delivered via liver scan of case (image-0); see case-mass-1"
+    assert [r.id for r in job._public_case().rois] == ["roi-1", "roi-2"]
+    sr = job.sr(tmp_path / "sr.dcm")
+    text = sr.read_bytes().decode("latin-1")
+    assert "DOE" not in text and "liv-mass" not in text
+    assert [r.roi.id for r in read_sr(sr).rois] == ["roi-1", "roi-2"]
+    result = AnalysisResult(case_id="liv", task="soft-tissue", bundle_name="b", bundle_version="1",
+                            per_image=[{"roi_id": "liv-mass-1"}, {"roi_id": "first DOE"}])
+    with_result = Export(case, result, None, deid=True, secret=b"s" * 32)
+    assert [row["roi_id"] for row in with_result._public_result().per_image] == ["roi-1", "roi-2"]

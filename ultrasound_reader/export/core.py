@@ -96,21 +96,26 @@ class Export:
         self.source_headers()
         return self.deid.pseudonym(self._patient_id)
 
+    def _public_roi_ids(self) -> dict[str, str]:
+        """ROI ID -> the ID written when de-identifying: ROIs are renumbered ``roi-1``, ...
+        (an ROI ID is free text that may carry the case ID or a name)."""
+        return {r.id: f"roi-{i + 1}" for i, r in enumerate(self.case.rois)}
+
     def _public_case(self) -> Case:
-        """The case with ROI IDs that do not carry the case ID when de-identifying."""
+        """The case with renumbered ROI IDs when de-identifying."""
         if not self.deid:
             return self.case
-        cid = self.case.case_id
-        rois = [replace(r, id=r.id.replace(cid, "case")) if cid else r for r in self.case.rois]
+        rois = [replace(r, id=f"roi-{i + 1}") for i, r in enumerate(self.case.rois)]
         return replace(self.case, case_id=self.case_label, rois=rois)
 
     def _public_result(self) -> AnalysisResult | None:
         """The result with the per-image rows pointing at the public ROI IDs."""
         r = self.result
-        if r is None or not self.deid or not self.case.case_id:
+        if r is None or not self.deid:
             return r
-        cid = self.case.case_id
-        rows = [{**row, "roi_id": str(row.get("roi_id", "")).replace(cid, "case")} for row in r.per_image]
+        ids = self._public_roi_ids()
+        rows = [{**row, "roi_id": ids.get(str(row.get("roi_id", "")), self.scrub(str(row.get("roi_id", ""))))}
+                for row in r.per_image]
         return replace(r, case_id=self.case_label, per_image=rows)
 
     def scrub(self, text: str) -> str:
@@ -118,12 +123,20 @@ class Export:
         names (which may name the patient) are replaced by neutral labels."""
         if not self.deid:
             return text
+        import re
+
+        def whole(token: str, label: str, text: str) -> str:
+            # whole tokens only: a short case ID must not mangle the words that contain it
+            return re.sub(rf"(?<![A-Za-z0-9]){re.escape(token)}(?![A-Za-z0-9])", label, text)
+
+        names = []
         for i, ref in enumerate(self.case.images):
-            for name in {str(self.case.image_path(i)), ref.file, Path(ref.file).name}:
-                if name:
-                    text = text.replace(name, f"image-{i}")
+            names += [(name, f"image-{i}") for name in {str(self.case.image_path(i)), ref.file, Path(ref.file).name}
+                      if name]
+        for name, label in sorted(names, key=lambda n: -len(n[0])):  # full paths before bare names
+            text = whole(name, label, text)
         if self.case.case_id:
-            text = text.replace(self.case.case_id, "case")
+            text = whole(self.case.case_id, "case", text)
         return text
 
     def now(self) -> dt.datetime:
