@@ -481,10 +481,15 @@ class Case:
         path = Path(path)
         if path.suffix.lower() != ".json":
             path = path / "case.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n", encoding="utf-8")
-        tmp.replace(path)  # atomic: a crash never leaves half a case file
+        from ultrasound_reader.paths import atomic_write
+
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"cannot create case folder {path.parent} ({exc.strerror or exc})") from None
+        text = json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+        # atomic: a crash never leaves half a case file
+        atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
         self.root = path.parent
         return path
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -79,4 +81,47 @@ def config_dir() -> Path:
         base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
         path = Path(base) / "ultrasound-reader"
     path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object], *,
+                 label: str | None = None, private: bool = False) -> Path:
+    """Write ``path`` atomically: ``write(tmp)`` fills a temporary file beside it, which
+    then replaces ``path``; a crash or error never leaves half a file, nor the temp file.
+
+    The parent folder must exist (an output never creates folders silently). An
+    ``OSError`` (missing or non-folder parent, read-only folder, full disk) becomes a
+    :class:`~ultrasound_reader.errors.UserError` naming the path (prefixed by ``label``,
+    e.g. the command-line option, when given). ``private`` files are mode 0600, others
+    the usual umask-filtered 0666.
+    """
+    from ultrasound_reader.errors import UserError
+
+    path = Path(path)
+    prefix = f"{label}: " if label else ""
+    parent = path.parent
+    if not parent.is_dir():
+        why = "does not exist" if not parent.exists() else "is not a folder"
+        raise UserError(f"{prefix}cannot write {path}: folder {parent} {why}")
+    tmp: Path | None = None
+    try:
+        fd, name = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+        tmp = Path(name)
+        os.close(fd)
+        if not private:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+        write(tmp)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise UserError(f"{prefix}cannot write {path} ({reason})") from None
+    finally:
+        if tmp is not None:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
     return path

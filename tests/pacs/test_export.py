@@ -28,7 +28,7 @@ from ultrasound_reader.export import Export
 SECRET = b"test-secret-0123456789abcdef"
 IDENT = {
     "PatientName": "DOE^JANE^QUINN", "PatientID": "MRN998877", "OtherPatientIDs": "ALT5544",
-    "PatientBirthDate": "19610203", "AccessionNumber": "ACC7766", "InstitutionName": "St Example Hospital",
+    "PatientBirthDate": "19610203", "PatientBirthTime": "101500", "AccessionNumber": "ACC7766", "InstitutionName": "St Example Hospital",
     "ReferringPhysicianName": "WHOEVER^DOCTOR", "StudyDate": "20230405", "SeriesDate": "20230405",
     "StudyID": "STUDY3322", "OperatorsName": "SONO^GRAPHER", "DeviceSerialNumber": "SN112233",
     "InstitutionAddress": "1 Example Road", "StationName": "USROOM7",
@@ -166,6 +166,7 @@ def test_no_identifier_of_the_source_survives(analysed: Analysed, tmp_path: Path
         if path.suffix == ".dcm":
             ds = pydicom.dcmread(path)
             assert ds.PatientIdentityRemoved == "YES" and ds.PatientID.startswith("ANON-")
+            assert "PatientBirthTime" not in ds  # a time whose action is X goes, even with shifted dates
             assert "0012,0064" in str(ds) or "DeidentificationMethodCodeSequence" in ds
     # consistent remapping: the SR's references resolve to the de-identified image copies
     back = case_from_sr(outputs[0], outputs[-2:], task="liver-fll")
@@ -248,6 +249,25 @@ def test_export_cli(analysed: Analysed, tmp_path: Path, capsys, monkeypatch) -> 
     assert "nothing to export" in capsys.readouterr().err
     assert main(["export", str(tmp_path / "missing"), "--sr", str(tmp_path / "x.dcm")]) == 1
     assert "no such case file" in capsys.readouterr().err
+
+
+def test_export_cli_bad_output_paths(analysed: Analysed, tmp_path: Path, capsys, monkeypatch) -> None:
+    """A missing parent folder is refused (not created), a file where a folder is needed is
+    a user error naming the path, and no temporary file is left behind."""
+    monkeypatch.setenv("ULTRASOUND_READER_CONFIG", str(tmp_path / "cfg"))
+    case_dir, bundle = str(analysed.case.root), str(analysed.bundle.path)
+    afile = tmp_path / "afile"
+    afile.write_text("keep")
+    for opt, value in (("--sr", tmp_path / "nonexistent" / "dir" / "x.dcm"), ("--pdf", afile / "x.pdf"),
+                       ("--sc", tmp_path / "nonexistent" / "x.dcm"), ("--images", afile),
+                       ("--images", tmp_path / "nonexistent" / "img")):
+        assert main(["export", case_dir, "--bundle", bundle, opt, str(value)]) == 1, opt
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+        assert str(value if opt == "--images" else value.parent) in err, err
+    assert not (tmp_path / "nonexistent").exists()
+    assert afile.read_text() == "keep"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "cfg"]
 
 
 def test_sr_needs_dicom_sources_and_reader_refuses_non_sr(analysed: Analysed, tmp_path: Path) -> None:

@@ -91,14 +91,40 @@ def _secret_path() -> Path:
     return config_dir() / "deid-secret"
 
 
-def installation_secret() -> bytes:
-    """This installation's de-identification key (created on first use, mode 0600)."""
-    path = _secret_path()
-    if not path.exists():
-        fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def _create_secret(path: Path) -> None:
+    """Create the key once, even when several processes start together: the complete key
+    is written to a private temp file and hard-linked into place, which fails if another
+    process was first (its key is then used)."""
+    import tempfile
+
+    tmp = None
+    try:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mode 0600
+        tmp = Path(name)
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32) + "\n")
-        os.replace(path.with_suffix(".tmp"), path)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process created it first
+    except OSError as exc:
+        raise UserError(f"{path}: cannot create the de-identification key ({exc.strerror or exc})") from None
+    finally:
+        if tmp is not None:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+
+
+def installation_secret() -> bytes:
+    """This installation's de-identification key (created on first use, mode 0600)."""
+    try:
+        path = _secret_path()
+    except OSError as exc:
+        raise UserError(f"cannot create the settings folder for the de-identification key ({exc})") from None
+    if not path.exists():
+        _create_secret(path)
     try:
         text = path.read_text().strip()
         key = bytes.fromhex(text)
@@ -134,6 +160,16 @@ class Deidentifier:
             self.uid_map[old] = str(generate_uid(prefix="2.25.", entropy_srcs=[self._h("uid", old).hex()]))
         return self.uid_map[old]
 
+    @staticmethod
+    def patient_key(ds: Any) -> str:
+        """What the pseudonym and the date offset are keyed on: the PatientID, or, when it
+        is empty, the study (so patients without an ID do not all share one pseudonym)."""
+        pid = str(ds.get("PatientID", "") or "").strip()
+        if pid:
+            return pid
+        study = str(ds.get("StudyInstanceUID", "") or "").strip()
+        return f"\\study\\{study}" if study else ""  # a backslash cannot occur in a PatientID (LO)
+
     def pseudonym(self, patient_id: str) -> str:
         return "ANON-" + self._h("patient", patient_id).hex()[:10].upper()
 
@@ -147,7 +183,7 @@ class Deidentifier:
         import copy
 
         out = copy.deepcopy(ds)
-        pid = str(ds.get("PatientID", "") or "")
+        pid = self.patient_key(ds)
         if ds.get("BurnedInAnnotation", "") == "YES":
             self._warn("the source image says it has burned-in annotation: text in the pixels is not removed")
         offset = self.date_offset(pid)
@@ -230,8 +266,8 @@ class Deidentifier:
             else:
                 elem.value = ""
             return
-        if elem.VR == "TM" and self.dates == "shift":
-            return  # times kept with shifted dates
+        if elem.VR == "TM" and self.dates == "shift" and action != "X":
+            return  # times kept with shifted dates (not those the profile removes: birth time)
         if action == "X":
             del ds[tag]
         elif action in ("Z", "X/Z", "Z/D", "X/Z/D", "X/Z/U*"):
@@ -291,6 +327,6 @@ def deidentify_file(src: Path, dst: Path, deid: Deidentifier) -> Path:
     except (InvalidDicomError, OSError) as exc:
         raise UserError(f"{src}: not a DICOM file ({exc})") from None
     out = deid.dataset(ds)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    out.save_as(dst, enforce_file_format=True)
-    return dst
+    from ultrasound_reader.dicom.sc import write_dataset
+
+    return write_dataset(dst, out)

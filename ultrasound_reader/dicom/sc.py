@@ -64,10 +64,7 @@ def build_sc(image: np.ndarray, ref: Dataset, *, description: str, series_uid: s
 
 
 def write_dataset(path: Path, ds: Dataset) -> Path:
-    """Save a dataset atomically (temp file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    ds.save_as(tmp, enforce_file_format=True)
-    tmp.replace(path)
-    return path
+    """Save a dataset atomically (see :func:`ultrasound_reader.paths.atomic_write`)."""
+    from ultrasound_reader.paths import atomic_write
+
+    return atomic_write(path, lambda tmp: ds.save_as(tmp, enforce_file_format=True))

@@ -343,13 +343,10 @@ def _factors_group(case: Case, remap: Any) -> Any:
 
 
 def write_sr(path: Path, sr: Dataset) -> Path:
-    """Save atomically (temp file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    sr.save_as(tmp, enforce_file_format=True)
-    tmp.replace(path)
-    return path
+    """Save atomically (see :func:`ultrasound_reader.dicom.sc.write_dataset`)."""
+    from ultrasound_reader.dicom.sc import write_dataset
+
+    return write_dataset(path, sr)
 
 
 # -- reading --------------------------------------------------------------------------

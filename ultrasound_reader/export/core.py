@@ -72,7 +72,9 @@ class Export:
             raw = [load_source(self.case.image_path(i)) for i in range(len(self.case.images))]
             if not raw:
                 raise UserError(f"case {self.case.case_id}: no image to export")
-            self._patient_id = str(raw[0].get("PatientID", "") or "")
+            from ultrasound_reader.dicom.deid import Deidentifier
+
+            self._patient_id = Deidentifier.patient_key(raw[0])
             self._headers = [self.deid.dataset(h) for h in raw] if self.deid else raw
             if self.deid:
                 for w in self.deid.warnings:
@@ -94,21 +96,26 @@ class Export:
         self.source_headers()
         return self.deid.pseudonym(self._patient_id)
 
+    def _public_roi_ids(self) -> dict[str, str]:
+        """ROI ID -> the ID written when de-identifying: ROIs are renumbered ``roi-1``, ...
+        (an ROI ID is free text that may carry the case ID or a name)."""
+        return {r.id: f"roi-{i + 1}" for i, r in enumerate(self.case.rois)}
+
     def _public_case(self) -> Case:
-        """The case with ROI IDs that do not carry the case ID when de-identifying."""
+        """The case with renumbered ROI IDs when de-identifying."""
         if not self.deid:
             return self.case
-        cid = self.case.case_id
-        rois = [replace(r, id=r.id.replace(cid, "case")) if cid else r for r in self.case.rois]
+        rois = [replace(r, id=f"roi-{i + 1}") for i, r in enumerate(self.case.rois)]
         return replace(self.case, case_id=self.case_label, rois=rois)
 
     def _public_result(self) -> AnalysisResult | None:
         """The result with the per-image rows pointing at the public ROI IDs."""
         r = self.result
-        if r is None or not self.deid or not self.case.case_id:
+        if r is None or not self.deid:
             return r
-        cid = self.case.case_id
-        rows = [{**row, "roi_id": str(row.get("roi_id", "")).replace(cid, "case")} for row in r.per_image]
+        ids = self._public_roi_ids()
+        rows = [{**row, "roi_id": ids.get(str(row.get("roi_id", "")), self.scrub(str(row.get("roi_id", ""))))}
+                for row in r.per_image]
         return replace(r, case_id=self.case_label, per_image=rows)
 
     def scrub(self, text: str) -> str:
@@ -116,12 +123,20 @@ class Export:
         names (which may name the patient) are replaced by neutral labels."""
         if not self.deid:
             return text
+        import re
+
+        def whole(token: str, label: str, text: str) -> str:
+            # whole tokens only: a short case ID must not mangle the words that contain it
+            return re.sub(rf"(?<![A-Za-z0-9]){re.escape(token)}(?![A-Za-z0-9])", label, text)
+
+        names = []
         for i, ref in enumerate(self.case.images):
-            for name in {str(self.case.image_path(i)), ref.file, Path(ref.file).name}:
-                if name:
-                    text = text.replace(name, f"image-{i}")
+            names += [(name, f"image-{i}") for name in {str(self.case.image_path(i)), ref.file, Path(ref.file).name}
+                      if name]
+        for name, label in sorted(names, key=lambda n: -len(n[0])):  # full paths before bare names
+            text = whole(name, label, text)
         if self.case.case_id:
-            text = text.replace(self.case.case_id, "case")
+            text = whole(self.case.case_id, "case", text)
         return text
 
     def now(self) -> dt.datetime:
@@ -214,9 +229,17 @@ class Export:
         import shutil
 
         from ultrasound_reader.dicom.deid import deidentify_file
+        from ultrasound_reader.paths import atomic_write
 
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
+        if not folder.parent.is_dir():
+            raise UserError(f"cannot create {folder}: folder {folder.parent} does not exist")
+        try:
+            folder.mkdir(exist_ok=True)
+        except FileExistsError:
+            raise UserError(f"cannot create {folder}: a file of that name exists") from None
+        except OSError as exc:
+            raise UserError(f"cannot create {folder} ({exc.strerror or exc})") from None
         out = []
         for i in range(len(self.case.images)):
             src = self.case.image_path(i)
@@ -224,7 +247,7 @@ class Export:
             if self.deid:
                 deidentify_file(src, dst, self.deid)
             else:
-                shutil.copyfile(src, dst)
+                atomic_write(dst, lambda tmp, src=src: shutil.copyfile(src, tmp))
             out.append(dst)
         self.outputs.images = out
         return out

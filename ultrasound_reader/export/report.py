@@ -170,10 +170,8 @@ def write_pdf(job: Export, path: Path) -> Path:
             y -= 0.014
     fig.text(0.05, 0.015, f"ultrasound-reader {__version__} - research software - generated "
              f"{job.now():%Y-%m-%d %H:%M}" + (" (date shifted)" if job.deid else ""), fontsize=7, color="gray")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fig.savefig(tmp, format="pdf", metadata={"Title": "AI decision support report", "Author": "",
-                                             "Creator": f"ultrasound-reader {__version__}"})
-    tmp.replace(path)
-    return path
+    from ultrasound_reader.paths import atomic_write
+
+    return atomic_write(path, lambda tmp: fig.savefig(
+        tmp, format="pdf", metadata={"Title": "AI decision support report", "Author": "",
+                                     "Creator": f"ultrasound-reader {__version__}"}))

@@ -24,6 +24,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from ultrasound_reader.errors import UserError
+from ultrasound_reader.paths import atomic_write
 from ultrasound_reader.study import db as dbm
 from ultrasound_reader.study.models import Answer, Reader, Study, StudyCase, Truth, experience_group
 from ultrasound_reader.study.service import StudyDb
@@ -91,12 +92,7 @@ def export(db: str, fmt: str, out: str | Path) -> dict[str, Any]:
         reads = pd.DataFrame({"readerID": long["reader"], "caseID": long["case_id"], "modalityID": long["modality"],
                               "score": long["likelihood"]})
         table = pd.concat([truth_rows, reads], ignore_index=True)
-    tmp = out.with_name(out.name + ".tmp")
-    try:
-        table.to_csv(tmp, index=False, quoting=csv.QUOTE_MINIMAL)
-        tmp.replace(out)
-    except OSError as exc:
-        raise UserError(f"--out: cannot write {out} ({exc.strerror})") from None
+    atomic_write(out, lambda tmp: table.to_csv(tmp, index=False, quoting=csv.QUOTE_MINIMAL), label="--out")
     n_sim = int(readers["reader_simulated"].sum()) if len(readers) else 0
     return {"format": fmt, "out": str(out), "rows": int(len(table)), "readers": int(len(readers)),
             "simulated_readers": n_sim, "study": st.name}

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ultrasound_reader.errors import UserError
+from ultrasound_reader.paths import atomic_write
 
 
 def _rng_state() -> dict[str, Any]:
@@ -57,9 +58,7 @@ def save_checkpoint(path: Path, *, model: torch.nn.Module, optimizer: torch.opti
         "rng": _rng_state(),
         "extra": extra or {},
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 def load_checkpoint(path: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None,

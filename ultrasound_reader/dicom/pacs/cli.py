@@ -16,8 +16,10 @@ A node is a name from the nodes file (see nodes.py) or an address:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,10 +65,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     where = na.add_mutually_exclusive_group(required=True)
     where.add_argument("--dimse", metavar="AE@HOST:PORT", help="a DIMSE node")
     where.add_argument("--url", help="a DICOMweb base URL")
-    na.add_argument("--calling-ae", default="USREADER", help="our AE title (default USREADER)")
-    na.add_argument("--move-port", type=int, default=11112, help="port of our C-MOVE storage SCP")
-    na.add_argument("--auth", choices=("none", "basic", "bearer"), default="none")
-    na.add_argument("--username", default="")
+    na.add_argument("--calling-ae", help="DIMSE: our AE title (default USREADER)")
+    na.add_argument("--move-port", type=int, help="DIMSE: port of our C-MOVE storage SCP (default 11112)")
+    na.add_argument("--auth", choices=("none", "basic", "bearer"), help="DICOMweb: authentication (default none)")
+    na.add_argument("--username", help="DICOMweb: user name for basic auth")
     na.add_argument("--password-stdin", action="store_true",
                     help="read the password or token from stdin (stored in the keyring when there is one)")
     na.add_argument("--timeout", type=float, default=30.0)
@@ -100,6 +102,25 @@ def _progress(enabled: bool) -> Any:
         print(f"\r{p.message} {p.done}{total} files, {p.bytes / 1e6:.1f} MB", end="", file=sys.stderr, flush=True)
 
     return show
+
+
+@contextlib.contextmanager
+def _progress_line(enabled: bool) -> Iterator[Any]:
+    """The progress callback; the \\r-rewritten line is ended with a newline afterwards
+    (also on error), so the next output starts on its own line."""
+    show = _progress(enabled)
+    shown = False
+
+    def once(p: Any) -> None:
+        nonlocal shown
+        shown = True
+        show(p)
+
+    try:
+        yield once if show is not None else None
+    finally:
+        if shown:
+            print(file=sys.stderr, flush=True)
 
 
 def _is_part10(path: Path) -> bool:
@@ -166,15 +187,17 @@ def run(args: argparse.Namespace) -> int:
         _print(args, {"node": node.name, "studies": [s.to_dict() for s in studies]}, "\n".join(lines))
         return 0
     if cmd == "retrieve":
-        res = pacs.retrieve(node, args.study, args.series, method=args.method,
-                            root=Path(args.dest) if args.dest else None,
-                            progress=_progress(not args.json and sys.stderr.isatty()))
+        with _progress_line(not args.json and sys.stderr.isatty()) as progress:
+            res = pacs.retrieve(node, args.study, args.series, method=args.method,
+                                root=Path(args.dest) if args.dest else None, progress=progress)
         _print(args, {"node": node.name, **res.to_dict()},
                f"retrieved {len(res.files)} file(s), {res.bytes / 1e6:.2f} MB in {res.seconds:.2f} s "
                f"({res.method}) into " + ", ".join(str(f) for f in res.folders))
         return 0
     if cmd == "send":
-        res = pacs.send(node, _files(args.paths), progress=_progress(not args.json and sys.stderr.isatty()))
+        files = _files(args.paths)
+        with _progress_line(not args.json and sys.stderr.isatty()) as progress:
+            res = pacs.send(node, files, progress=progress)
         human = (f"sent {len(res.sent)} file(s), {res.bytes / 1e6:.2f} MB in {res.seconds:.2f} s ({res.method}) "
                  f"to {node.name}")
         for f, why in res.failed:
@@ -205,13 +228,23 @@ def _nodes(args: argparse.Namespace) -> int:
         print(f"removed PACS node {args.name}")
         return 0
     # add
+    # options of the other kind of node are refused, not silently dropped
     if args.dimse:
-        a = N.parse_address(f"dicom://{args.dimse}")
-        node = N.Node(name=args.name, kind="dimse", ae_title=a.ae_title, host=a.host, port=a.port,
-                      calling_ae=args.calling_ae, move_port=args.move_port, timeout=args.timeout)
+        wrong = [o for o, v in (("--auth", args.auth), ("--username", args.username),
+                                ("--password-stdin", args.password_stdin or None)) if v is not None]
     else:
-        node = N.Node(name=args.name, kind="dicomweb", url=args.url, auth=args.auth, username=args.username,
-                      timeout=args.timeout)
+        wrong = [o for o, v in (("--calling-ae", args.calling_ae), ("--move-port", args.move_port)) if v is not None]
+    if wrong:
+        kind = "a DIMSE (--dimse)" if args.dimse else "a DICOMweb (--url)"
+        raise UserError(f"{', '.join(wrong)}: not an option of {kind} node")
+    if args.dimse:
+        a = N.parse_address(f"dicom://{args.dimse}", option="--dimse")
+        node = N.Node(name=args.name, kind="dimse", ae_title=a.ae_title, host=a.host, port=a.port,
+                      calling_ae=args.calling_ae or N.DEFAULT_CALLING_AE,
+                      move_port=11112 if args.move_port is None else args.move_port, timeout=args.timeout)
+    else:
+        node = N.Node(name=args.name, kind="dicomweb", url=args.url, auth=args.auth or "none",
+                      username=args.username or "", timeout=args.timeout)
     secret = None
     if args.password_stdin:
         secret = sys.stdin.readline().rstrip("\r\n")

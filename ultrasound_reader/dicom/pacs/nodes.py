@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import re
-import stat
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -127,24 +126,31 @@ class Node:
             raise UserError(f"{source}: {exc}") from None
 
 
-def parse_address(text: str, timeout: float | None = None) -> Node:
-    """An ad-hoc node from ``dicom://AE@host:port`` or an ``http(s)://`` URL."""
+def parse_address(text: str, timeout: float | None = None, option: str = "--node") -> Node:
+    """An ad-hoc node from ``dicom://AE@host:port`` or an ``http(s)://`` URL (``option``
+    names the command-line option in messages)."""
     parts = urlsplit(text)
     t = DEFAULT_TIMEOUT_S if timeout is None else timeout
     if parts.scheme in ("http", "https"):
         return Node(name="adhoc", kind="dicomweb", url=text, timeout=t)
     if parts.scheme == "dicom":
-        if not parts.username or not parts.hostname or not parts.port:
-            raise UserError(f"--node {text!r}: write a DIMSE address as dicom://AE_TITLE@host:port")
+        try:
+            port = parts.port
+        except ValueError:  # urllib: non-numeric or outside 0-65535
+            port = -1
+        if port is not None and not 0 < port < 65536:
+            raise UserError(f"{option} {text!r}: port is not 1-65535")
+        if not parts.username or not parts.hostname or not port:
+            raise UserError(f"{option} {text!r}: write a DIMSE address as dicom://AE_TITLE@host:port")
         q = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         try:
             move_port = int(q.get("move_port", 11112))
         except ValueError:
-            raise UserError(f"--node {text!r}: move_port is not a number") from None
+            raise UserError(f"{option} {text!r}: move_port is not a number") from None
         return Node(name="adhoc", kind="dimse", ae_title=parts.username, host=parts.hostname,
-                    port=parts.port, calling_ae=q.get("calling", DEFAULT_CALLING_AE),
+                    port=port, calling_ae=q.get("calling", DEFAULT_CALLING_AE),
                     move_port=move_port, timeout=t)
-    raise UserError(f"--node {text!r}: not a known node name, a dicom://AE@host:port address "
+    raise UserError(f"{option} {text!r}: not a known node name, a dicom://AE@host:port address "
                     "or an http(s):// DICOMweb URL")
 
 
@@ -183,16 +189,14 @@ def load_nodes(path: Path | None = None) -> dict[str, Node]:
 
 
 def _write_json_atomic(path: Path, data: Any, private: bool = False) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-    fd = os.open(tmp, flags, 0o600 if private else 0o644)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2)
-        fh.write("\n")
-    if private:
-        os.chmod(tmp, stat.S_IRUSR | stat.S_IWUSR)
-    os.replace(tmp, path)
+    from ultrasound_reader.paths import atomic_write
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create settings folder {path.parent} ({exc.strerror or exc})") from None
+    text = json.dumps(data, indent=2) + "\n"
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), private=private)
 
 
 def save_nodes(nodes: dict[str, Node], path: Path | None = None) -> Path:
