@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -348,3 +349,27 @@ def test_reader_case_is_blinded_by_sequence_number(soft_db, soft_cohort, capsys)
     reader_case(soft_db, "R1", 3, mark_shown=True, now=lambda: t0)
     answer(soft_db, "R1", 3, AnswerInput("pre", True, 77), now=lambda: t0 + timedelta(seconds=42.5))
     assert rows(soft_db, "SELECT duration_s FROM answer WHERE likelihood = 77") == [(42.5,)]
+
+
+def test_refusal_is_audited_even_when_its_text_sounds_like_database_trouble(soft_db, capsys):
+    """Whether a refusal is audited depends on the error's type, not its English text: a study
+    named 'read-only pilot (cannot be opened)' still gets its refused reader-add audited."""
+    with sqlite3.connect(soft_db) as c:
+        c.execute("UPDATE study SET name = 'read-only pilot (cannot be opened)'")
+    assert call(capsys, "reader", "add", "--db", soft_db, "--id", "R9", "--years", "3")[0] == 0
+    assert "already in study" in error_line(capsys, "reader", "add", "--db", soft_db, "--id", "R9", "--years", "3")
+    refused = rows(soft_db, "SELECT action, detail FROM audit WHERE outcome='refused'")
+    assert len(refused) == 1 and refused[0][0] == "reader-add", refused
+
+
+def test_database_trouble_is_a_typed_error_and_not_audited(soft_db):
+    from ultrasound_reader.study import db as dbm
+    from ultrasound_reader.study.service import add_reader
+
+    os.chmod(soft_db, 0o444)
+    try:
+        with pytest.raises(dbm.DatabaseUnavailable, match="read-only"):
+            add_reader(soft_db, "R8", 2.0)
+    finally:
+        os.chmod(soft_db, 0o644)
+    assert rows(soft_db, "SELECT count(*) FROM audit WHERE outcome='refused'") == [(0,)]

@@ -91,7 +91,7 @@ class StudyDb:
     def study(self, s: Session) -> Study:
         st = s.scalars(select(Study)).first()
         if st is None:
-            raise UserError(f"study database {self.target.label} holds no study yet (run 'study create')")
+            raise dbm.NoStudy(f"study database {self.target.label} holds no study yet (run 'study create')")
         return st
 
     def audit(self, s: Session, actor: str, action: str, outcome: str, position: int | None,
@@ -336,7 +336,7 @@ def add_reader(db: str, code: str, years: float, name: str | None = None, simula
         try:
             return _add_reader(sdb, code, years, name, simulated)
         except UserError as exc:
-            if _passes_through(exc) or "holds no study" in str(exc):
+            if isinstance(exc, (dbm.DatabaseUnavailable, dbm.NoStudy)):
                 raise
             raise sdb.refuse("coordinator", "reader-add", None, str(exc), {"reader": code}) from None
 
@@ -464,13 +464,6 @@ def _case(state: ReaderState, code: str, position: int) -> ReaderCase:
     return state.order[position - 1]
 
 
-def _passes_through(exc: UserError) -> bool:
-    """Database trouble (locked, read-only, unreachable) is reported, not audited as a refusal."""
-    text = str(exc)
-    return any(k in text for k in ("locked by another process", "read-only", "cannot be reached",
-                                   "cannot be opened", "not a study database"))
-
-
 # -- answer --------------------------------------------------------------------------------
 @dataclass
 class AnswerInput:
@@ -553,7 +546,7 @@ def answer(db: str, code: str, position: int, a: AnswerInput, *, shown_at: datet
                 state.answers[(rc.case_pk, a.phase)] = row
                 nxt = state.next_step()
         except UserError as exc:
-            if _passes_through(exc):
+            if isinstance(exc, dbm.DatabaseUnavailable):
                 raise
             raise sdb.refuse(code, "answer", position, str(exc), detail) from None
         return {"reader": code, "case": position, "phase": a.phase, "session": session,
@@ -608,7 +601,7 @@ def reveal(db: str, code: str, position: int, *, now: Callable[[], datetime] = u
                 assert sc is not None
                 revealed_at = _aware(state.reveals[rc.case_pk].revealed_at) if again else t_now
         except UserError as exc:
-            if _passes_through(exc):
+            if isinstance(exc, dbm.DatabaseUnavailable):
                 raise
             raise sdb.refuse(code, "reveal", position, str(exc)) from None
         return {"study": st.name, "reader": code, "case": position, "revealed_at": revealed_at.isoformat(),
