@@ -373,3 +373,29 @@ def test_database_trouble_is_a_typed_error_and_not_audited(soft_db):
     finally:
         os.chmod(soft_db, 0o644)
     assert rows(soft_db, "SELECT count(*) FROM audit WHERE outcome='refused'") == [(0,)]
+
+
+def test_concurrent_creates_leave_one_study(tmp_path, soft_cohort, soft_bundle):
+    """Two creates on one new database: the second starts (and passes its "no study yet" check)
+    while the first is analysing. The first to insert wins; the other is refused with one line
+    and the database holds exactly one study."""
+    from ultrasound_reader.errors import UserError
+    from ultrasound_reader.study.service import create_study
+
+    db = str(tmp_path / "race.db")
+    started: list[bool] = []
+
+    def meanwhile(done: int, total: int) -> None:  # runs during the outer create's analysis
+        if not started:
+            started.append(True)
+            create_study(db, "inner", soft_cohort, soft_cohort / "truth.csv", soft_bundle, seed=1)
+
+    with pytest.raises(UserError, match="already holds study 'inner'"):
+        create_study(db, "outer", soft_cohort, soft_cohort / "truth.csv", soft_bundle, seed=1, progress=meanwhile)
+    assert rows(db, "SELECT name FROM study") == [("inner",)]
+    # and the database itself refuses a second study row (the one-study index of revision 0002)
+    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE constraint failed: index 'uq_study_singleton'"):
+        with sqlite3.connect(db) as c:
+            c.execute("INSERT INTO study SELECT 99, 'x' || name, task, design, questions, seed, washout_days, "
+                      "created_at, bundle_name, bundle_version, bundle_sha256, bundle_path, cases_dir, "
+                      "truth_sha256, simulated, software_version FROM study")
