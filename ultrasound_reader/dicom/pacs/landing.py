@@ -7,10 +7,16 @@ folder renamed into place (replacing an older copy of the same series in two
 renames). A failure or a cancel removes the temp folder: nothing half-written is ever
 visible under a study folder. Temp folders left by a killed process are swept on
 the next retrieve once they are older than a day.
+
+Commits of the same study are serialised by a per-study lock file
+(``ROOT/.lock-<StudyInstanceUID>``, ``flock``): two retrieves of one study landing
+at once replace each other's series one after the other instead of failing half-way.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import shutil
@@ -23,6 +29,7 @@ from ultrasound_reader.dicom.pacs.model import PacsError, check_uid
 log = logging.getLogger(__name__)
 
 PARTIAL_PREFIX = ".partial-"
+LOCK_PREFIX = ".lock-"
 STALE_AFTER_S = 24 * 3600
 
 
@@ -88,17 +95,32 @@ class Landing:
             raise PacsError(f"the PACS sent no instance of study {self.study_uid}"
                             + (f" series {self.series_uid}" if self.series_uid else ""))
         study_dir = self.root / self.study_uid
-        study_dir.mkdir(exist_ok=True)
-        for series_tmp in sorted(p for p in self.tmp.iterdir() if p.is_dir()):
-            final = study_dir / series_tmp.name
-            old = None
-            if final.exists():
-                old = self.tmp / f"old-{series_tmp.name}"
-                os.replace(final, old)
-            os.replace(series_tmp, final)
-            self.committed.append(final)
+        try:
+            with self._study_lock():
+                study_dir.mkdir(exist_ok=True)
+                for series_tmp in sorted(p for p in self.tmp.iterdir() if p.is_dir()):
+                    final = study_dir / series_tmp.name
+                    old = self.tmp / f"old-{series_tmp.name}"
+                    if final.exists():
+                        os.replace(final, old)
+                    os.replace(series_tmp, final)
+                    self.committed.append(final)
+        except OSError as exc:
+            self.abort()
+            raise PacsError(f"{study_dir}: cannot move the retrieved series into the PACS cache "
+                            f"({exc.strerror or exc})") from None
         shutil.rmtree(self.tmp, ignore_errors=True)
         return self.committed
+
+    @contextlib.contextmanager
+    def _study_lock(self):  # noqa: ANN202
+        """An exclusive lock on this study's cache folder, held while its series are swapped in."""
+        with open(self.root / f"{LOCK_PREFIX}{self.study_uid}", "a+b") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
     def final_files(self) -> list[Path]:
         return [self.root / self.study_uid / se / f"{sop}.dcm" for se, sop in self.files]
