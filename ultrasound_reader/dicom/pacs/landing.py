@@ -8,8 +8,8 @@ renames). A failure or a cancel removes the temp folder: nothing half-written is
 visible under a study folder. Temp folders left by a killed process are swept on
 the next retrieve once they are older than a day.
 
-Commits of the same study are serialised by a per-study lock file
-(``ROOT/.lock-<StudyInstanceUID>``, ``flock``): two retrieves of one study landing
+Commits of the same study are serialised by a lock on the study folder itself
+(``flock`` on its directory descriptor; no extra file in the cache): two retrieves of one study landing
 at once replace each other's series one after the other instead of failing half-way.
 """
 
@@ -29,7 +29,6 @@ from ultrasound_reader.dicom.pacs.model import PacsError, check_uid
 log = logging.getLogger(__name__)
 
 PARTIAL_PREFIX = ".partial-"
-LOCK_PREFIX = ".lock-"
 STALE_AFTER_S = 24 * 3600
 
 
@@ -47,6 +46,17 @@ def sweep_stale(root: Path, older_than_s: float = STALE_AFTER_S) -> None:
                 shutil.rmtree(p, ignore_errors=True)
         except OSError:
             pass
+
+
+@contextlib.contextmanager
+def _locked(folder: Path):  # noqa: ANN202
+    """An exclusive lock on ``folder`` (a study's cache folder) while its series are swapped in."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 class Landing:
@@ -96,8 +106,8 @@ class Landing:
                             + (f" series {self.series_uid}" if self.series_uid else ""))
         study_dir = self.root / self.study_uid
         try:
-            with self._study_lock():
-                study_dir.mkdir(exist_ok=True)
+            study_dir.mkdir(exist_ok=True)
+            with _locked(study_dir):
                 for series_tmp in sorted(p for p in self.tmp.iterdir() if p.is_dir()):
                     final = study_dir / series_tmp.name
                     old = self.tmp / f"old-{series_tmp.name}"
@@ -111,16 +121,6 @@ class Landing:
                             f"({exc.strerror or exc})") from None
         shutil.rmtree(self.tmp, ignore_errors=True)
         return self.committed
-
-    @contextlib.contextmanager
-    def _study_lock(self):  # noqa: ANN202
-        """An exclusive lock on this study's cache folder, held while its series are swapped in."""
-        with open(self.root / f"{LOCK_PREFIX}{self.study_uid}", "a+b") as fh:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
     def final_files(self) -> list[Path]:
         return [self.root / self.study_uid / se / f"{sop}.dcm" for se, sop in self.files]
