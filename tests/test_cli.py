@@ -50,3 +50,22 @@ def test_command_whose_dependency_is_missing_names_the_package(monkeypatch, tmp_
     assert main(["needsdep"]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "'no_such_dist_xyz' is not installed" in line
+
+
+import pytest
+
+
+@pytest.mark.parametrize("argv", [
+    ["pacs", "query", "--timeout", "abc"],          # nested sub-command, bad type
+    ["export", "--threads", "abc"],
+    ["pacs", "nodes", "add", "--move-port"],        # two levels down
+    ["study", "reader", "add", "--no-such-option"],
+    ["--no-such-option-at-all", "x"],
+])
+def test_usage_errors_are_one_line_and_exit_1(argv):
+    p = subprocess.run([sys.executable, "-m", "ultrasound_reader", *argv], capture_output=True, text=True)
+    assert p.returncode == 1, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1, p.stderr
+    assert lines[0].startswith("ultrasound-reader") and ": error: " in lines[0]
+    assert "usage:" not in p.stderr

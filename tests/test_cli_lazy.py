@@ -69,4 +69,6 @@ def test_usage_errors_of_the_selected_command_exit_1(argv, capsys):
     from ultrasound_reader.cli import main
 
     assert main(argv) == 1
-    assert "usage:" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    # one line naming the command (review item 5: no multi-line usage block)
+    assert err.count("\n") == 1 and err.startswith("ultrasound-reader") and ": error: " in err, err

@@ -38,6 +38,19 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line, ``prog: error: msg`` (exit 2).
+
+    ``add_subparsers`` uses the parent's class by default, so every nested
+    sub-command parser (``pacs nodes add``, ``study readers add``) inherits it;
+    ``main`` maps the exit status 2 to 1 (user error).
+    """
+
+    def error(self, message: str):  # type: ignore[override]
+        message = " ".join(str(message).split())
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser; ``only`` names the one sub-command whose module is imported.
 
@@ -46,14 +59,14 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     listed from ``COMMANDS`` without their options. ``only=None`` imports all of
     them (``--help``, which also names the ones that cannot be imported).
     """
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="ultrasound-reader",
         description="Ultrasound DICOM reading workstation with AI decision support. "
         "Research software, not for clinical use.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages to stderr")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineErrorParser)
     for name, (module_name, help_text) in COMMANDS.items():
         if only is not None and name != only:
             sub.add_parser(name, help=help_text, description=help_text)

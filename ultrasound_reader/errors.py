@@ -9,6 +9,7 @@ shows it in a dialog and the status bar. Anything else is an internal error.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 # Longest message shown; the rest of a runaway value quoted from a file is cut.
 MAX_MESSAGE_CHARS = 600
@@ -36,3 +37,20 @@ class UserError(Exception):
 
 class CancelledError(Exception):
     """Long work stopped because the user asked for it."""
+
+
+def is_cancelled(token: Any) -> bool:
+    """Whether a cancel token says stop; the one reading of a token for every layer.
+
+    A token is None (never cancels), a ``threading.Event`` (``is_set()``), an
+    object with a ``cancelled`` attribute or method (``concurrent.futures.Future``,
+    a GUI job), a callable returning a bool, or a plain truthy/falsy value.
+    """
+    if token is None:
+        return False
+    if callable(getattr(token, "is_set", None)):
+        return bool(token.is_set())
+    if hasattr(token, "cancelled"):
+        c = token.cancelled
+        return bool(c() if callable(c) else c)
+    return bool(token() if callable(token) else token)

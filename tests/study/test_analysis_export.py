@@ -174,3 +174,20 @@ def test_concern_overlap_grades():
     assert half == pytest.approx(2 / 3) and concern_grade(half) == "mostly"
     assert concern_grade(concern_dice("140,220,150,230", bbox, cam)) == "partly"
     assert concern_dice("0,0,50,50", bbox, cam) == 0.0 and concern_grade(0.0) == "none"
+
+
+def test_analyze_refuses_a_plots_path_it_cannot_write(read_study, tmp_path, capsys):
+    """--plots naming a file, a folder under a file, or a folder whose files cannot be written:
+    exit 1 with one line naming --plots (was exit 2, FileExistsError / NotADirectoryError)."""
+    db, _ = read_study
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    for bad in (a_file, a_file / "plots"):
+        assert main(["study", "analyze", "--db", db, "--plots", str(bad)]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--plots" in err[0] and str(bad) in err[0], err
+    blocked = tmp_path / "blocked"
+    (blocked / "readers_roc.png").mkdir(parents=True)  # the plot's name is taken by a folder
+    assert main(["study", "analyze", "--db", db, "--plots", str(blocked)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--plots" in err[0] and "readers_roc.png" in err[0], err

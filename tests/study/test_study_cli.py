@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -348,3 +349,53 @@ def test_reader_case_is_blinded_by_sequence_number(soft_db, soft_cohort, capsys)
     reader_case(soft_db, "R1", 3, mark_shown=True, now=lambda: t0)
     answer(soft_db, "R1", 3, AnswerInput("pre", True, 77), now=lambda: t0 + timedelta(seconds=42.5))
     assert rows(soft_db, "SELECT duration_s FROM answer WHERE likelihood = 77") == [(42.5,)]
+
+
+def test_refusal_is_audited_even_when_its_text_sounds_like_database_trouble(soft_db, capsys):
+    """Whether a refusal is audited depends on the error's type, not its English text: a study
+    named 'read-only pilot (cannot be opened)' still gets its refused reader-add audited."""
+    with sqlite3.connect(soft_db) as c:
+        c.execute("UPDATE study SET name = 'read-only pilot (cannot be opened)'")
+    assert call(capsys, "reader", "add", "--db", soft_db, "--id", "R9", "--years", "3")[0] == 0
+    assert "already in study" in error_line(capsys, "reader", "add", "--db", soft_db, "--id", "R9", "--years", "3")
+    refused = rows(soft_db, "SELECT action, detail FROM audit WHERE outcome='refused'")
+    assert len(refused) == 1 and refused[0][0] == "reader-add", refused
+
+
+def test_database_trouble_is_a_typed_error_and_not_audited(soft_db):
+    from ultrasound_reader.study import db as dbm
+    from ultrasound_reader.study.service import add_reader
+
+    os.chmod(soft_db, 0o444)
+    try:
+        with pytest.raises(dbm.DatabaseUnavailable, match="read-only"):
+            add_reader(soft_db, "R8", 2.0)
+    finally:
+        os.chmod(soft_db, 0o644)
+    assert rows(soft_db, "SELECT count(*) FROM audit WHERE outcome='refused'") == [(0,)]
+
+
+def test_concurrent_creates_leave_one_study(tmp_path, soft_cohort, soft_bundle):
+    """Two creates on one new database: the second starts (and passes its "no study yet" check)
+    while the first is analysing. The first to insert wins; the other is refused with one line
+    and the database holds exactly one study."""
+    from ultrasound_reader.errors import UserError
+    from ultrasound_reader.study.service import create_study
+
+    db = str(tmp_path / "race.db")
+    started: list[bool] = []
+
+    def meanwhile(done: int, total: int) -> None:  # runs during the outer create's analysis
+        if not started:
+            started.append(True)
+            create_study(db, "inner", soft_cohort, soft_cohort / "truth.csv", soft_bundle, seed=1)
+
+    with pytest.raises(UserError, match="already holds study 'inner'"):
+        create_study(db, "outer", soft_cohort, soft_cohort / "truth.csv", soft_bundle, seed=1, progress=meanwhile)
+    assert rows(db, "SELECT name FROM study") == [("inner",)]
+    # and the database itself refuses a second study row (the one-study index of revision 0002)
+    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE constraint failed: index 'uq_study_singleton'"):
+        with sqlite3.connect(db) as c:
+            c.execute("INSERT INTO study SELECT 99, 'x' || name, task, design, questions, seed, washout_days, "
+                      "created_at, bundle_name, bundle_version, bundle_sha256, bundle_path, cases_dir, "
+                      "truth_sha256, simulated, software_version FROM study")

@@ -153,6 +153,10 @@ def load_bundle(path: str | Path, task: str | None = None, *,
         return bundle
     # Before any weight is read: a tampered bundle is refused, and under the policy an unverified one.
     status = _signing.verify_bundle(folder, store)
+    if status.verified and status.manifest_sha256 != hashlib.sha256(raw).hexdigest():
+        # The manifest read above is not the one the signature check hashed (swapped meanwhile).
+        status = _signing.SignatureStatus("tampered", "manifest.json changed while the bundle was being verified",
+                                          status.key_name, status.key_id, status.trust_store)
     _signing.enforce(status, folder, require)
     bundle = _load_verified(folder, data, raw)
     bundle.signature = status

@@ -21,7 +21,7 @@ from ultrasound_reader.ai.bundle import Bundle
 from ultrasound_reader.ai.preprocess import check_roi
 from ultrasound_reader.case import Case, Roi, size_band
 from ultrasound_reader.case_rules import roi_size
-from ultrasound_reader.errors import CancelledError, UserError
+from ultrasound_reader.errors import CancelledError, UserError, is_cancelled
 
 Progress = Callable[[float, str], None]
 FrameSource = Callable[[int, int], tuple[np.ndarray, Any]]  # (image, frame) -> (pixels, calibration)
@@ -29,17 +29,6 @@ FrameSource = Callable[[int, int], tuple[np.ndarray, Any]]  # (image, frame) -> 
 EDGE_TOLERANCE_PX = 0.5  # an ROI may reach half a pixel past the outer pixel edges (rounding)
 CYSTIC_RATIO = 0.35  # lesion-core mean below this fraction of the surrounding tissue's ...
 CYSTIC_CV = 0.35  # ... and a homogeneous core (std/mean of the surround below this): anechoic
-
-
-def _cancelled(token: Any) -> bool:
-    if token is None:
-        return False
-    if callable(getattr(token, "is_set", None)):
-        return bool(token.is_set())
-    if hasattr(token, "cancelled"):
-        c = token.cancelled
-        return bool(c() if callable(c) else c)
-    return bool(token() if callable(token) else token)
 
 
 @dataclass
@@ -58,7 +47,7 @@ class RunContext:
     _t: float = field(default_factory=time.perf_counter)
 
     def step(self, fraction: float, message: str) -> None:
-        if _cancelled(self.cancel):
+        if is_cancelled(self.cancel):
             raise CancelledError(f"analysis of case {self.case.case_id} cancelled")
         if self.progress is not None:
             self.progress(float(fraction), message)

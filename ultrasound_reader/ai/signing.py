@@ -32,6 +32,8 @@ import io
 import logging
 import os
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,6 +74,8 @@ class SignatureStatus:
     key_name: str | None = None  # the trust-store key that verified it
     key_id: str | None = None  # SHA-256 of the signing public key (PEM), as the signature names it
     trust_store: str | None = None
+    # SHA-256 of manifest.json as the verified signature covers it (from the very bytes verified)
+    manifest_sha256: str | None = None
 
     @property
     def verified(self) -> bool:
@@ -180,6 +184,22 @@ def _mismatch_summary(message: str) -> str:
     return safejson.printable("; ".join(parts) or message, 300)
 
 
+def _signed_digest(sig_bytes: bytes, name: str) -> str | None:
+    """The SHA-256 the signature's statement gives for the file ``name`` (None if it lists none)."""
+    import base64
+
+    try:
+        envelope = safejson.loads(sig_bytes, "bundle signature", max_depth=16)["dsseEnvelope"]
+        statement = safejson.loads(base64.b64decode(envelope["payload"], validate=True), "signature payload",
+                                   max_depth=16)
+        for res in statement["predicate"]["resources"]:
+            if res.get("name") == name and res.get("algorithm") == "sha256" and isinstance(res.get("digest"), str):
+                return res["digest"].lower()
+    except (KeyError, TypeError, ValueError, AttributeError, UserError):
+        return None
+    return None
+
+
 def verify_bundle(folder: str | Path, store: TrustStore | None = None) -> SignatureStatus:
     """The signature verdict of the bundle in ``folder`` against ``store`` (default trust store)."""
     folder = Path(folder)
@@ -199,10 +219,19 @@ def verify_bundle(folder: str | Path, store: TrustStore | None = None) -> Signat
     from cryptography.exceptions import InvalidSignature
     from model_signing import verifying
 
+    # Read the signature once: the library verifies a private copy of these bytes, and the
+    # manifest digest is taken from the same bytes (a model.sig swapped meanwhile changes nothing).
+    try:
+        sig_bytes = safejson.read_bytes(sig, max_bytes=MAX_SIGNATURE_BYTES, what="bundle signature")
+    except UserError as exc:
+        return SignatureStatus("tampered", f"signature unreadable: {exc}", name, kid, where)
+    tmpdir = tempfile.mkdtemp(prefix="bundle-sig-")
+    private_sig = Path(tmpdir) / SIGNATURE_FILE
+    private_sig.write_bytes(sig_bytes)
     try:
         # model-signing prints compatibility warnings on stdout; keep stdout for our own output.
         with contextlib.redirect_stdout(io.StringIO()):
-            verifying.Config().use_elliptic_key_verifier(public_key=path).verify(folder, sig)
+            verifying.Config().use_elliptic_key_verifier(public_key=path).verify(folder, private_sig)
     except InvalidSignature:
         return SignatureStatus("tampered", "the signature does not match its signed content", name, kid, where)
     except ValueError as exc:
@@ -212,7 +241,12 @@ def verify_bundle(folder: str | Path, store: TrustStore | None = None) -> Signat
     except Exception as exc:  # a malformed envelope: the library's own parse errors are many
         log.debug("signature of %s failed to verify", folder, exc_info=True)
         return SignatureStatus("tampered", f"signature unreadable ({type(exc).__name__})", name, kid, where)
-    return SignatureStatus("verified", "", name, kid, where)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    digest = _signed_digest(sig_bytes, "manifest.json")
+    if digest is None:
+        return SignatureStatus("tampered", "the signature does not cover manifest.json", name, kid, where)
+    return SignatureStatus("verified", "", name, kid, where, manifest_sha256=digest)
 
 
 def enforce(status: SignatureStatus, folder: str | Path, require_signed: bool) -> None:

@@ -15,6 +15,7 @@ import sys
 import time
 from collections import Counter
 
+from ultrasound_reader.cliargs import int_arg as _int
 from ultrasound_reader.errors import UserError
 
 
@@ -36,17 +37,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", default=None, metavar="W",
                    help="parallel processes (default: the number of CPUs, at most 8)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-
-
-def _int(name: str, value: str | None, required: bool = True) -> int | None:
-    if value is None:
-        if required:
-            raise UserError(f"--{name} is required")
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise UserError(f"--{name}: {value!r} is not an integer") from None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -25,6 +25,7 @@ This module only arranges the study's answers for them.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +119,23 @@ def concern_grade(dice: float) -> str:
     return "none"
 
 
+def _plots_folder(plots: str | Path) -> Path:
+    """The ``--plots`` folder, created now (before minutes of analysis) or refused with a UserError."""
+    d = Path(plots)
+    if d.exists() and not d.is_dir():
+        raise UserError(f"--plots: {d} is not a folder")
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--plots: cannot create the folder {d} ({exc.strerror or exc})") from None
+    if not os.access(d, os.W_OK | os.X_OK):
+        raise UserError(f"--plots: the folder {d} is not writable")
+    return d
+
+
 def analyze(db: str, plots: str | Path | None = None) -> dict[str, Any]:
+    if plots is not None:
+        plots = _plots_folder(plots)
     with StudyDb.open(db, write=False) as sdb:
         st, long, cases, readers = load_frame(sdb)
     if long.empty:
@@ -198,8 +215,12 @@ def analyze(db: str, plots: str | Path | None = None) -> dict[str, Any]:
     if plots:
         from ultrasound_reader.study.plots import write_plots
 
-        result["plots"] = [str(p) for p in write_plots(result, plots)]
-        result["report"] = [str(p) for p in write_report(result, plots)]
+        try:
+            result["plots"] = [str(p) for p in write_plots(result, plots)]
+            result["report"] = [str(p) for p in write_report(result, plots)]
+        except OSError as exc:
+            raise UserError(f"--plots: cannot write into {plots} "
+                            f"({exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''})") from None
     return result
 
 

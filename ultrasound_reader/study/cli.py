@@ -24,6 +24,7 @@ import json
 import sys
 from typing import Any
 
+from ultrasound_reader.cliargs import int_arg as _int, float_arg as _float, required_arg as _required
 from ultrasound_reader.errors import UserError
 
 
@@ -102,37 +103,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     d = sub.add_parser("demo", help="a ready study on phantom cases with SIMULATED readers")
     d.add_argument("--out", metavar="DIR", help="output folder (created)")
     d.add_argument("--json", action="store_true", help="print one JSON object")
-
-
-def _int(name: str, value: str | None, required: bool = True) -> int | None:
-    if value is None or value == "":
-        if required:
-            raise UserError(f"--{name} is required")
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise UserError(f"--{name}: {value!r} is not an integer") from None
-
-
-def _float(name: str, value: str | None, required: bool = True) -> float | None:
-    if value is None or value == "":
-        if required:
-            raise UserError(f"--{name} is required")
-        return None
-    try:
-        v = float(value)
-    except ValueError:
-        raise UserError(f"--{name}: {value!r} is not a number") from None
-    if v != v or v in (float("inf"), float("-inf")):
-        raise UserError(f"--{name}: {value!r} is not a finite number")
-    return v
-
-
-def _required(name: str, value: str | None) -> str:
-    if value is None or value == "":
-        raise UserError(f"--{name} is required")
-    return value
 
 
 def _yes_no(value: str | None) -> bool:

@@ -33,7 +33,7 @@ BUSY_TIMEOUT_ENV = "ULTRASOUND_READER_STUDY_BUSY_TIMEOUT"  # seconds a writer wa
 DEFAULT_BUSY_TIMEOUT_S = 10.0
 # The newest migration (tests check it is Alembic's head): lets every command but
 # 'create' check the schema without importing Alembic.
-SCHEMA_HEAD = "0001"
+SCHEMA_HEAD = "0002"
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ def _check_readonly_file(target: Target) -> None:
     if p is not None and p.exists():
         mode = p.stat().st_mode
         if not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(p, os.W_OK):
-            raise UserError(f"study database {p} is read-only: nothing can be recorded (make it writable)")
+            raise DatabaseUnavailable(f"study database {p} is read-only: nothing can be recorded (make it writable)")
 
 
 def open_engine(target: Target, *, create: bool = False, write: bool = True) -> Engine:
@@ -180,7 +180,7 @@ def open_engine(target: Target, *, create: bool = False, write: bool = True) -> 
             if current != head:
                 if not create:
                     if current is None:
-                        raise UserError(f"{target.label} is not a study database (no study schema in it)")
+                        raise DatabaseUnavailable(f"{target.label} is not a study database (no study schema in it)")
                     raise UserError(f"study database {target.label} has schema revision {current!r}, older than "
                                     f"this program's {head!r}; run 'study create' on it to migrate")
                 migrate(engine)
@@ -207,6 +207,18 @@ def db_message(exc: BaseException) -> str | None:
     return m.group(0).rstrip(". ") if m else None
 
 
+class DatabaseUnavailable(UserError):
+    """The database itself is the problem (locked, read-only, unreachable, not a study database).
+
+    Reported to the user as is; never audited as a refused attempt (the audit row
+    could not be written either), unlike a UserError about the input.
+    """
+
+
+class NoStudy(UserError):
+    """The study database exists but holds no study yet."""
+
+
 @contextmanager
 def translate_errors(target: Target) -> Iterator[None]:
     """Turn the database's failures into one clear line (UserError) naming the database."""
@@ -215,31 +227,37 @@ def translate_errors(target: Target) -> Iterator[None]:
     except UserError:
         raise
     except DBAPIError as exc:
-        raise UserError(describe(target, exc)) from None
+        message, unavailable = classify(target, exc)
+        raise (DatabaseUnavailable if unavailable else UserError)(message) from None
     except SQLAlchemyError as exc:
         raise UserError(f"study database {target.label}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
 
 
 def describe(target: Target, exc: DBAPIError) -> str:
+    return classify(target, exc)[0]
+
+
+def classify(target: Target, exc: DBAPIError) -> tuple[str, bool]:
+    """The one-line message for a database error, and whether the database itself is unavailable."""
     trig = db_message(exc)
     if trig:
-        return trig.removeprefix("study: ")
+        return trig.removeprefix("study: "), False
     orig = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
     low = orig.lower()
     if "unique" in low or "duplicate key" in low:
-        return "already recorded (another process committed it first); nothing was changed"
+        return "already recorded (another process committed it first); nothing was changed", False
     if "readonly" in low or "read-only" in low:
-        return f"study database {target.label} is read-only: nothing can be recorded ({orig})"
+        return f"study database {target.label} is read-only: nothing can be recorded ({orig})", True
     if "locked" in low or "busy" in low:
         return (f"study database {target.label} is locked by another process "
-                f"(waited {busy_timeout_s():g} s); try again when it is free")
+                f"(waited {busy_timeout_s():g} s); try again when it is free"), True
     if "not a database" in low or "malformed" in low:
-        return f"{target.label} is not a study database (SQLite says: {orig})"
+        return f"{target.label} is not a study database (SQLite says: {orig})", True
     if "unable to open" in low:
-        return f"study database {target.label} cannot be opened ({orig})"
+        return f"study database {target.label} cannot be opened ({orig})", True
     if isinstance(exc, OperationalError) and target.sqlite_path is None:
-        return f"study database {target.label} cannot be reached ({orig})"
-    return f"study database {target.label}: {orig}"
+        return f"study database {target.label} cannot be reached ({orig})", True
+    return f"study database {target.label}: {orig}", False
 
 
 def sessionmaker_for(engine: Engine) -> sessionmaker[Session]:

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ultrasound_reader import __version__
@@ -91,7 +92,7 @@ class StudyDb:
     def study(self, s: Session) -> Study:
         st = s.scalars(select(Study)).first()
         if st is None:
-            raise UserError(f"study database {self.target.label} holds no study yet (run 'study create')")
+            raise dbm.NoStudy(f"study database {self.target.label} holds no study yet (run 'study create')")
         return st
 
     def audit(self, s: Session, actor: str, action: str, outcome: str, position: int | None,
@@ -290,29 +291,40 @@ def create_study(db: str, name: str, cases_dir: str | Path, truth_csv: str | Pat
         arms = np.array(["A"] * ((len(cases) + 1) // 2) + ["B"] * (len(cases) // 2))
         arms = arms[rng.permutation(len(cases))]
         now = utcnow()
-        with dbm.translate_errors(sdb.target), sdb.session() as s, s.begin():
-            st = Study(name=name.strip(), task=task, design=design, questions=questions, seed=int(seed),
-                       washout_days=float(washout_days), created_at=now, bundle_name=bundle.name,
-                       bundle_version=bundle.version, bundle_sha256=bundle.manifest_sha256,
-                       bundle_path=str(bundle.path), cases_dir=str(cases_dir.resolve()),
-                       truth_sha256=_sha256(truth_csv), simulated=simulated, software_version=__version__)
-            s.add(st)
-            s.flush()
-            for pos, (case, result, bbox, cam, score) in enumerate(rows, start=1):
-                sc = StudyCase(study_id=st.id, position=pos, case_id=case.case_id, folder=str(case.root),
-                               arm=str(arms[pos - 1]) if design == "crossover" else "A",
-                               ai_json=json.dumps(reader_view_of(result), sort_keys=True),
-                               ai_model=result.decision_model, ai_score=score, ai_cutoff=result.cutoff,
-                               ai_decision=result.decision, ai_subtype=result.subtype, cam_bbox=bbox, cam=cam)
-                s.add(sc)
-                s.flush()
-                t = truths[case.case_id]
-                s.add(Truth(case_pk=sc.id, malignant=bool(t.malignant), subtype=t.subtype,
-                            row_json=json.dumps({k: v for k, v in t.__dict__.items()}, sort_keys=True)))
-            sdb.audit(s, "coordinator", "create", "ok", None,
-                      {"name": st.name, "cases": len(rows), "design": design, "seed": int(seed),
-                       "bundle": bundle.name, "bundle_version": bundle.version,
-                       "bundle_sha256": bundle.manifest_sha256, "simulated": simulated}, now)
+        one_study = (f"study database {sdb.target.label} already holds a study (one study per database; "
+                     "another 'study create' finished first)")
+        with dbm.translate_errors(sdb.target):
+            try:
+                with sdb.session() as s, s.begin():
+                    existing = s.scalars(select(Study)).first()  # again, inside the insert's transaction
+                    if existing is not None:
+                        raise UserError(f"study database {sdb.target.label} already holds study {existing.name!r} "
+                                        "(one study per database)")
+                    st = Study(name=name.strip(), task=task, design=design, questions=questions, seed=int(seed),
+                               washout_days=float(washout_days), created_at=now, bundle_name=bundle.name,
+                               bundle_version=bundle.version, bundle_sha256=bundle.manifest_sha256,
+                               bundle_path=str(bundle.path), cases_dir=str(cases_dir.resolve()),
+                               truth_sha256=_sha256(truth_csv), simulated=simulated, software_version=__version__)
+                    s.add(st)
+                    s.flush()
+                    for pos, (case, result, bbox, cam, score) in enumerate(rows, start=1):
+                        sc = StudyCase(study_id=st.id, position=pos, case_id=case.case_id, folder=str(case.root),
+                                       arm=str(arms[pos - 1]) if design == "crossover" else "A",
+                                       ai_json=json.dumps(reader_view_of(result), sort_keys=True),
+                                       ai_model=result.decision_model, ai_score=score, ai_cutoff=result.cutoff,
+                                       ai_decision=result.decision, ai_subtype=result.subtype, cam_bbox=bbox, cam=cam)
+                        s.add(sc)
+                        s.flush()
+                        t = truths[case.case_id]
+                        s.add(Truth(case_pk=sc.id, malignant=bool(t.malignant), subtype=t.subtype,
+                                    row_json=json.dumps({k: v for k, v in t.__dict__.items()}, sort_keys=True)))
+                    sdb.audit(s, "coordinator", "create", "ok", None,
+                              {"name": st.name, "cases": len(rows), "design": design, "seed": int(seed),
+                               "bundle": bundle.name, "bundle_version": bundle.version,
+                               "bundle_sha256": bundle.manifest_sha256, "simulated": simulated}, now)
+            except IntegrityError:
+                # the database's one-study index: a concurrent create inserted its study first
+                raise UserError(one_study) from None
         return {"study": st.name, "task": task, "design": design, "questions": questions, "cases": len(rows),
                 "seed": int(seed), "washout_days": float(washout_days), "bundle": bundle.name,
                 "bundle_version": bundle.version, "bundle_sha256": bundle.manifest_sha256,
@@ -336,7 +348,7 @@ def add_reader(db: str, code: str, years: float, name: str | None = None, simula
         try:
             return _add_reader(sdb, code, years, name, simulated)
         except UserError as exc:
-            if _passes_through(exc) or "holds no study" in str(exc):
+            if isinstance(exc, (dbm.DatabaseUnavailable, dbm.NoStudy)):
                 raise
             raise sdb.refuse("coordinator", "reader-add", None, str(exc), {"reader": code}) from None
 
@@ -464,13 +476,6 @@ def _case(state: ReaderState, code: str, position: int) -> ReaderCase:
     return state.order[position - 1]
 
 
-def _passes_through(exc: UserError) -> bool:
-    """Database trouble (locked, read-only, unreachable) is reported, not audited as a refusal."""
-    text = str(exc)
-    return any(k in text for k in ("locked by another process", "read-only", "cannot be reached",
-                                   "cannot be opened", "not a study database"))
-
-
 # -- answer --------------------------------------------------------------------------------
 @dataclass
 class AnswerInput:
@@ -553,7 +558,7 @@ def answer(db: str, code: str, position: int, a: AnswerInput, *, shown_at: datet
                 state.answers[(rc.case_pk, a.phase)] = row
                 nxt = state.next_step()
         except UserError as exc:
-            if _passes_through(exc):
+            if isinstance(exc, dbm.DatabaseUnavailable):
                 raise
             raise sdb.refuse(code, "answer", position, str(exc), detail) from None
         return {"reader": code, "case": position, "phase": a.phase, "session": session,
@@ -608,7 +613,7 @@ def reveal(db: str, code: str, position: int, *, now: Callable[[], datetime] = u
                 assert sc is not None
                 revealed_at = _aware(state.reveals[rc.case_pk].revealed_at) if again else t_now
         except UserError as exc:
-            if _passes_through(exc):
+            if isinstance(exc, dbm.DatabaseUnavailable):
                 raise
             raise sdb.refuse(code, "reveal", position, str(exc)) from None
         return {"study": st.name, "reader": code, "case": position, "revealed_at": revealed_at.isoformat(),

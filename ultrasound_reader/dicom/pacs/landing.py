@@ -7,10 +7,16 @@ folder renamed into place (replacing an older copy of the same series in two
 renames). A failure or a cancel removes the temp folder: nothing half-written is ever
 visible under a study folder. Temp folders left by a killed process are swept on
 the next retrieve once they are older than a day.
+
+Commits of the same study are serialised by a lock on the study folder itself
+(``flock`` on its directory descriptor; no extra file in the cache): two retrieves of one study landing
+at once replace each other's series one after the other instead of failing half-way.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import shutil
@@ -40,6 +46,17 @@ def sweep_stale(root: Path, older_than_s: float = STALE_AFTER_S) -> None:
                 shutil.rmtree(p, ignore_errors=True)
         except OSError:
             pass
+
+
+@contextlib.contextmanager
+def _locked(folder: Path):  # noqa: ANN202
+    """An exclusive lock on ``folder`` (a study's cache folder) while its series are swapped in."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 class Landing:
@@ -88,15 +105,20 @@ class Landing:
             raise PacsError(f"the PACS sent no instance of study {self.study_uid}"
                             + (f" series {self.series_uid}" if self.series_uid else ""))
         study_dir = self.root / self.study_uid
-        study_dir.mkdir(exist_ok=True)
-        for series_tmp in sorted(p for p in self.tmp.iterdir() if p.is_dir()):
-            final = study_dir / series_tmp.name
-            old = None
-            if final.exists():
-                old = self.tmp / f"old-{series_tmp.name}"
-                os.replace(final, old)
-            os.replace(series_tmp, final)
-            self.committed.append(final)
+        try:
+            study_dir.mkdir(exist_ok=True)
+            with _locked(study_dir):
+                for series_tmp in sorted(p for p in self.tmp.iterdir() if p.is_dir()):
+                    final = study_dir / series_tmp.name
+                    old = self.tmp / f"old-{series_tmp.name}"
+                    if final.exists():
+                        os.replace(final, old)
+                    os.replace(series_tmp, final)
+                    self.committed.append(final)
+        except OSError as exc:
+            self.abort()
+            raise PacsError(f"{study_dir}: cannot move the retrieved series into the PACS cache "
+                            f"({exc.strerror or exc})") from None
         shutil.rmtree(self.tmp, ignore_errors=True)
         return self.committed
 

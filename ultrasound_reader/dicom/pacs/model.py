@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ultrasound_reader.errors import UserError
+from ultrasound_reader.errors import UserError, is_cancelled
 
 
 class PacsError(UserError):
@@ -194,10 +194,4 @@ class SendResult:
                 "bytes": self.bytes, "seconds": self.seconds, "method": self.method}
 
 
-def cancelled(token: Any) -> bool:
-    """A cancel token: a threading.Event, a callable, or anything truthy; None never cancels."""
-    if token is None:
-        return False
-    if callable(getattr(token, "is_set", None)):
-        return bool(token.is_set())
-    return bool(token() if callable(token) else token)
+cancelled = is_cancelled  # a cancel token, read the one way every layer reads it (errors.is_cancelled)
