@@ -102,3 +102,15 @@ def test_runtime_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     assert choose_runtime() == "torch"  # torch is importable here
     with pytest.raises(UserError, match="runtime 'tf'"):
         choose_runtime("tf")
+
+
+@pytest.mark.slow
+def test_bench_suite_reports_ratio_and_agreement() -> None:
+    from ultrasound_reader.ai import onnx_bench
+
+    out = onnx_bench.run(quick=True)
+    for key in ("fll_224_resnet18", "soft_tissue_470x280_convnext_small-demo"):
+        fig = out[key]
+        assert fig["torch_eager_s"] > 0 and fig["onnxruntime_s"] > 0 and fig["cams"] > 0
+        assert fig["speedup_onnx_vs_torch"] == round(fig["torch_eager_s"] / fig["onnxruntime_s"], 2)
+        assert fig["max_probability_difference"] <= 1e-5
