@@ -114,3 +114,39 @@ def test_bench_suite_reports_ratio_and_agreement() -> None:
         assert fig["torch_eager_s"] > 0 and fig["onnxruntime_s"] > 0 and fig["cams"] > 0
         assert fig["speedup_onnx_vs_torch"] == round(fig["torch_eager_s"] / fig["onnxruntime_s"], 2)
         assert fig["max_probability_difference"] <= 1e-5
+
+
+_NO_TORCH = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('torch', 'torchvision'):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, Block())
+from ultrasound_reader.ai.analyzer import Analyzer
+from ultrasound_reader.ai.onnx_runtime import choose_runtime
+from ultrasound_reader.case import Case
+assert choose_runtime() == 'onnx'  # auto: torch not importable
+r = Analyzer(sys.argv[1], threads=2).run(Case.load(sys.argv[2]))
+assert 'torch' not in sys.modules
+print(repr(r.probabilities))
+"""
+
+
+@pytest.mark.parametrize("name,folder", DEMOS)
+def test_onnx_analysis_runs_without_torch(exported, name: str, folder: str) -> None:
+    import ast
+    import os
+    import subprocess
+    import sys
+
+    path, store = exported[name]
+    case_file = _cases(folder)[0]
+    env = os.environ | {"ULTRASOUND_READER_TRUST_STORE": str(store), "ULTRASOUND_READER_RUNTIME": "auto"}
+    out = subprocess.run([sys.executable, "-c", _NO_TORCH, str(path), str(case_file)], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    probs = ast.literal_eval(out.stdout.strip().splitlines()[-1])
+    ref = Analyzer(load_bundle(path, trust_store=store), threads=2).run(Case.load(case_file)).probabilities
+    assert probs.keys() == ref.keys()
+    assert all(abs(probs[k] - ref[k]) <= 1e-5 for k in ref)

@@ -54,7 +54,10 @@ def choose_runtime(requested: str | None = None) -> str:
         raise UserError(f"runtime {want!r} (from {'the option' if requested else RUNTIME_ENV}) is not one of "
                         f"{', '.join(RUNTIMES)}")
     if want == "auto":
-        return "torch" if importlib.util.find_spec("torch") is not None else "onnx"
+        try:
+            return "torch" if importlib.util.find_spec("torch") is not None else "onnx"
+        except ImportError:  # an import hook (or a frozen app) that refuses torch
+            return "onnx"
     return want
 
 
