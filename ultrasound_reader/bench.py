@@ -22,6 +22,7 @@ SUITES: dict[str, tuple[str, str]] = {
     "stats": ("ultrasound_reader.stats.bench", "fast DeLong vs the naive O(n^2) computation"),
     "phantom": ("ultrasound_reader.phantom.bench", "phantom case generation vs writing the files alone"),
     "pacs": ("ultrasound_reader.dicom.pacs.bench", "PACS round trip (send, query, retrieve, open) vs a local copy"),
+    "onnx": ("ultrasound_reader.ai.onnx_bench", "analysis on ONNX Runtime vs torch eager, same bundle, 2 threads"),
     "study": ("ultrasound_reader.study.bench", "reader-study answer commit latency, SQLite synchronous FULL vs OFF"),
     "startup": ("ultrasound_reader.startup_bench", "CLI start-up (inspect, --version) vs a bare import pydicom"),
 }

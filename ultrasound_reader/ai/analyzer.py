@@ -50,8 +50,22 @@ class Analyzer:
     """
 
     def __init__(self, bundle: Bundle | str | Path, *, threads: int | None = None, cam: bool = True,
-                 cam_method: str = "gradcam") -> None:
-        self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+                 cam_method: str = "gradcam", runtime: str | None = None) -> None:
+        from ultrasound_reader.ai.onnx_runtime import OnnxBundle, choose_runtime, load_onnx_bundle
+
+        # runtime: "torch", "onnx" or "auto"/None ($ULTRASOUND_READER_RUNTIME, else torch if importable).
+        if isinstance(bundle, OnnxBundle):
+            self.runtime = "onnx"
+        elif isinstance(bundle, Bundle):
+            self.runtime = "torch"
+        else:
+            self.runtime = choose_runtime(runtime)
+        if isinstance(bundle, (Bundle, OnnxBundle)):
+            self.bundle = bundle
+        elif self.runtime == "onnx":
+            self.bundle = load_onnx_bundle(bundle, threads=threads)
+        else:
+            self.bundle = load_bundle(bundle)
         self.threads = threads
         self.cam = cam
         if cam_method not in ("gradcam", "gradcam++"):
@@ -61,21 +75,28 @@ class Analyzer:
     def run(self, case: Case, progress: Progress | None = None, cancel: Any = None,
             request_id: str | None = None, frame_source: FrameSource | None = None) -> AnalysisResult:
         """Analyse ``case``. ``frame_source(image, frame) -> (pixels, calibration)`` overrides file reading."""
-        import torch
-
         t0 = time.perf_counter()
         b = self.bundle
         if case.task != b.task:
             raise UserError(f"case {case.case_id} is a {case.task} case; bundle {b.name} is for {b.task}")
         if not case.images:
             raise UserError(f"case {case.case_id}: has no images")
-        if self.threads:
+        if self.threads and self.runtime == "torch":
+            import torch
+
             torch.set_num_threads(int(self.threads))
         with ExitStack() as stack:
             ctx = RunContext(case, b, progress, cancel, frame_source or _CineFrames(case, stack),
                              cam=self.cam, cam_method=self.cam_method)
             ctx.step(0.0, "checking the case")
-            result = pipeline_for(b.task)(ctx)
+            if self.runtime == "onnx":
+                from ultrasound_reader.ai.onnx_runtime import PIPELINES as ONNX_PIPELINES
+
+                if b.task not in ONNX_PIPELINES:
+                    raise UserError(f"no ONNX analysis pipeline for task {b.task!r}")
+                result = ONNX_PIPELINES[b.task](ctx)
+            else:
+                result = pipeline_for(b.task)(ctx)
         result.request_id = request_id or uuid.uuid4().hex
         result.warnings = ctx.warnings
         result.timings = ctx.timings | {"total_s": round(time.perf_counter() - t0, 6)}

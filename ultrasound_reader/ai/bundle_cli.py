@@ -29,6 +29,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--key", required=True, metavar="KEY.pem", help="EC private key (P-256/384/521, PEM)")
     s.add_argument("--trust-store", metavar="DIR", help="trust store to report the new verdict against")
     s.add_argument("--json", action="store_true", help="print one JSON object")
+    e = sub.add_parser("export-onnx", help="write ONNX graphs of the trunks beside the weights (needs torch)")
+    e.add_argument("bundle", metavar="DIR", help="model bundle folder (changed in place)")
+    e.add_argument("--key", metavar="KEY.pem", help="EC private key to sign the changed bundle again")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,6 +41,18 @@ def run(args: argparse.Namespace) -> int:
     folder = Path(args.bundle).expanduser().resolve()
     if not (folder / "manifest.json").is_file():
         raise UserError(f"{folder}: not a model bundle (no manifest.json)")
+    if args.action == "export-onnx":
+        from ultrasound_reader.ai.onnx_runtime import export_onnx
+
+        written = export_onnx(folder, key=args.key)
+        if args.json:
+            print(safejson.dumps({"bundle": str(folder), "onnx": written, "signed": bool(args.key)}, indent=2))
+        else:
+            for f, h in written.items():
+                print(f"{folder / f}  sha256 {h}")
+            if not args.key:
+                print(f"{folder}: manifest changed; sign it again (bundle sign {folder} --key KEY.pem)")
+        return 0
     store = signing.trust_store(args.trust_store)
     out: dict[str, object] = {"bundle": str(folder)}
     if args.action == "sign":

@@ -17,17 +17,16 @@ function of LB's output given the factors, so its map is LB's.
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from ultrasound_reader.ai import fusion as _fusion
 from ultrasound_reader.ai.context import RunContext, decide, lesion_size, looks_cystic
-from ultrasound_reader.ai.gradcam import head_gradients
-from ultrasound_reader.ai.inference import cam_maps, pooled, trunk_forward
 from ultrasound_reader.ai.preprocess import crop_roi
 from ultrasound_reader.case import LB_TYPES, AnalysisResult, Roi
 from ultrasound_reader.errors import UserError
+
+if TYPE_CHECKING:  # torch is imported where used: the ONNX path (onnx_runtime.py) shares the helpers
+    import torch
 
 LABELS = {"L": "Model^L (lesion ROIs)", "LB": "Model^LB (lesion + liver background)",
           "LBC": "Model^LBC (LB + clinical factors)"}
@@ -59,10 +58,17 @@ def _check_counts(ctx: RunContext, lesions: list[Roi], backgrounds: list[Roi]) -
 
 
 def _sigmoid(t: torch.Tensor) -> list[float]:
+    import torch
+
     return [float(v) for v in torch.sigmoid(t)]
 
 
 def run_fll(ctx: RunContext) -> AnalysisResult:
+    import torch
+
+    from ultrasound_reader.ai.gradcam import head_gradients
+    from ultrasound_reader.ai.inference import cam_maps, pooled, trunk_forward
+
     case, b = ctx.case, ctx.bundle
     spec, arch = b.manifest["input"], b.manifest["architecture"]
     lesions, backgrounds = case.rois_of("lesion"), case.rois_of("background")

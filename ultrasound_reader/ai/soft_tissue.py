@@ -12,17 +12,16 @@ Grad-CAM for every model on every image (the maps explain each model's own outpu
 from __future__ import annotations
 
 import math
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from ultrasound_reader.ai.context import RunContext, decide, lesion_size
-from ultrasound_reader.ai.gradcam import head_gradients
-from ultrasound_reader.ai.inference import cam_maps, pooled, trunk_forward
 from ultrasound_reader.ai.manifest import SOFT_TISSUE_MODELS
 from ultrasound_reader.ai.preprocess import crop_roi
 from ultrasound_reader.case import AnalysisResult, Roi
 from ultrasound_reader.errors import UserError
+
+if TYPE_CHECKING:  # torch is imported where used: the ONNX path (onnx_runtime.py) shares the helpers
+    import torch
 
 MASS_KINDS = ("mass", "lesion")
 
@@ -46,6 +45,8 @@ def _rois_by_role(ctx: RunContext) -> dict[str, list[Roi]]:
 
 
 def _combine(how: str, logits: torch.Tensor, roles: list[str]) -> float:
+    import torch
+
     """One score from the per-image logits: each image role counts equally."""
     groups = sorted(set(roles))
     if how == "mean_logit":
@@ -56,6 +57,11 @@ def _combine(how: str, logits: torch.Tensor, roles: list[str]) -> float:
 
 
 def run_soft_tissue(ctx: RunContext) -> AnalysisResult:
+    import torch
+
+    from ultrasound_reader.ai.gradcam import head_gradients
+    from ultrasound_reader.ai.inference import cam_maps, pooled, trunk_forward
+
     case, b = ctx.case, ctx.bundle
     spec, arch = b.manifest["input"], b.manifest["architecture"]
     by_role = _rois_by_role(ctx)
