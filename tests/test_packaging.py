@@ -45,7 +45,12 @@ def _third_party_imports() -> dict[str, set[str]]:
 
 
 def test_every_imported_package_is_declared():
-    declared = _names(_project()["dependencies"])
+    """In the dependencies, or in an optional runtime extra (e.g. ``onnx``); the test extra does not count."""
+    project = _project()
+    declared = _names(project["dependencies"])
+    for extra, requirements in project.get("optional-dependencies", {}).items():
+        if extra != "test":
+            declared |= _names(requirements)
     dists = md.packages_distributions()
     undeclared = {}
     for module, files in _third_party_imports().items():
