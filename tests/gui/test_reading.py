@@ -731,3 +731,29 @@ def test_controllers_get_the_shell_and_the_session_not_the_window(qtbot, window)
     action = window.shell.add_action("probe", "Probe", None, menu="file", before="close")
     assert action in window.menus["file"].actions() and window.actions["probe"] is action
     assert isinstance(action, QAction) and action.parent() is window
+
+
+def test_an_exported_sr_opens_back_as_its_case(qtbot, reading_window, tmp_path: Path) -> None:  # noqa: ANN001
+    """File ▸ Open on an SR this program wrote: the ROIs and factors come back on their images."""
+    from ultrasound_reader.export import Export
+
+    window = reading_window
+    folder = _copy_case(DEMO / "liver" / "liver-s136-0000", tmp_path, strip=False)
+    _open_case(qtbot, window, folder)
+    _analyse_and_wait(qtbot, window)
+    session = window.session
+    qtbot.waitUntil(lambda: session.run is not None and session.run.result is not None, timeout=30000)
+    case = session.doc.case
+    sr = Export(case, session.run.result, session.bundle, deid=False).sr(folder / "report-sr.dcm")
+    (folder / "case.json").unlink()  # only the report and its images are left
+    window.case_ctl.doc.undo_stack.setClean()
+    window.open_paths([sr])
+    qtbot.waitUntil(lambda: window.case_ctl.doc.case is not case and window.case_ctl.doc.case is not None
+                    and not window.runner.busy, timeout=20000)
+    back = window.case_ctl.doc.case
+    assert window.case_ctl.doc.path is None  # a new document: Save never writes over the SR
+    assert back.task == case.task
+    assert sorted((r.kind, r.frame) for r in back.rois) == sorted((r.kind, r.frame) for r in case.rois)
+    for a, b in zip(sorted(case.rois, key=lambda r: (r.kind, r.frame)), sorted(back.rois, key=lambda r: (r.kind, r.frame))):
+        assert np.allclose(np.asarray(a.points, float), np.asarray(b.points, float), atol=1e-3)
+    assert back.factors.age == case.factors.age and back.factors.halo == case.factors.halo

@@ -305,3 +305,22 @@ def test_export_send_query_retrieve_open(analysed: Analysed, orthanc, tmp_path: 
     back = case_from_sr(sr[0], images, task="liver-fll")
     assert [(r.kind, r.shape, r.image, r.frame) for r in back.rois] == \
         [(r.kind, r.shape, r.image, r.frame) for r in analysed.case.rois]
+
+
+def test_sr_beside_its_images_is_a_case_and_alone_is_refused(analysed: Analysed, tmp_path: Path) -> None:
+    from ultrasound_reader.dicom.sr import case_beside_sr, is_sr_file
+
+    case, result = analysed.case, analysed.result
+    folder = tmp_path / "with-images"
+    folder.mkdir()
+    for i in range(len(case.images)):
+        shutil.copy(case.image_path(i), folder / f"img{i}.dcm")
+    sr = Export(case, result, analysed.bundle, deid=False).sr(folder / "sr.dcm")
+    assert is_sr_file(sr) and not is_sr_file(folder / "img0.dcm") and not is_sr_file(tmp_path)
+    back = case_beside_sr(sr)
+    assert back.task == case.task and len(back.rois) == len(case.rois)
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.move(str(sr), alone / "sr.dcm")
+    with pytest.raises(UserError, match="none of the images the report references"):
+        case_beside_sr(alone / "sr.dcm")

@@ -518,3 +518,46 @@ def case_from_sr(path: Path, images: Sequence[Path], task: str, case_id: str | N
         rois.append(r.roi)
     return Case(task=task, case_id=case_id or Path(path).stem, images=refs, rois=rois,  # type: ignore[arg-type]
                 factors=content.factors)
+
+
+SR_CLASSES = (COMPREHENSIVE_SR, "1.2.840.10008.5.1.4.1.1.88.34", "1.2.840.10008.5.1.4.1.1.88.22")
+
+
+def is_sr_file(path: str | Path) -> bool:
+    """True when ``path`` is a DICOM structured report (header only, never raises)."""
+    p = Path(path)
+    if not p.is_file():
+        return False
+    try:
+        ds = dcmread(p, stop_before_pixels=True, specific_tags=["SOPClassUID"])
+    except Exception:  # noqa: BLE001 - any unreadable file is simply not an SR
+        return False
+    return str(ds.get("SOPClassUID", "")) in SR_CLASSES
+
+
+def case_beside_sr(path: str | Path) -> Case:
+    """The case an SR describes, its images found among the DICOM files in the SR's folder.
+
+    The task comes from the SR's algorithm parameters (``task=...``, as :func:`build_sr`
+    writes them). Files in the folder that are not images the SR references are ignored.
+    """
+    path = Path(path)
+    content = read_sr(path)
+    task = next((str(p).split("=", 1)[1] for p in content.algorithm.get("parameters", [])
+                 if str(p).startswith("task=")), None)
+    if task is None:
+        raise UserError(f"{path}: the report does not say which task it is for (no task= parameter)")
+    wanted = {r.sop_instance_uid for r in content.rois}
+    images: list[Path] = []
+    for p in sorted(path.parent.iterdir()):
+        if p == path or not p.is_file():
+            continue
+        try:
+            ds = dcmread(p, stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
+        except Exception:  # noqa: BLE001 - not DICOM: not one of the images
+            continue
+        if str(ds.get("SOPInstanceUID", "")) in wanted:
+            images.append(p)
+    if not images:
+        raise UserError(f"{path}: none of the images the report references is in {path.parent}")
+    return case_from_sr(path, images, task)

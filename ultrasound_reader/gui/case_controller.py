@@ -33,6 +33,7 @@ from ultrasound_reader import case_rules
 from ultrasound_reader.case import Case, Roi
 from ultrasound_reader.dicom import open_cine
 from ultrasound_reader.dicom.calibration import Calibration
+from ultrasound_reader.dicom.sr import case_beside_sr, is_sr_file
 from ultrasound_reader.errors import UserError
 from ultrasound_reader.gui.roi_items import RoiItemBase, RoiLabel, make_item
 from ultrasound_reader.gui.roi_panel import FrameStrip, RoiPanel, RoiRow
@@ -60,8 +61,12 @@ class ImageInfo:
 
 
 def _load_case(job: object, path: str) -> tuple[Case, list[ImageInfo]]:
-    """Worker: read case.json and each image's header (frames, size, calibration, thumbnail)."""
-    case = Case.load(path)
+    """Worker: read case.json (or a DICOM SR this program wrote, its images beside it) and each
+    image's header (frames, size, calibration, thumbnail)."""
+    if Path(path).suffix.lower() != ".json" and not Path(path).is_dir() and is_sr_file(path):
+        case = case_beside_sr(path)
+    else:
+        case = Case.load(path)
     case.root = (case.root or Path(path).parent).resolve()
     infos = []
     for i, ref in enumerate(case.images):
@@ -236,7 +241,8 @@ class CaseController(QObject):
         self.session.set_image_index(None)  # the image on screen is not one of the new case's yet
         self.infos = dict(enumerate(infos))
         self._guessed_roles = set(range(len(infos)))  # a saved case's roles are the reader's
-        self.doc.set_case(case, path)
+        # A case read from an SR is a new document: Save asks where (never over the SR).
+        self.doc.set_case(case, None if is_sr_file(path) else path)
         self.session.memory["case/task"] = case.task
         images = [SeriesImage(str(case.image_path(i)),
                               f"{case_rules.ROLE_LABELS[ref.role]} · {Path(ref.file).name}\n"

@@ -55,6 +55,7 @@ from PySide6.QtWidgets import (
 
 from ultrasound_reader import case_rules
 from ultrasound_reader.dicom import Cine, open_cine
+from ultrasound_reader.dicom.sr import is_sr_file
 from ultrasound_reader.errors import CancelledError
 from ultrasound_reader.gui import overlay_text, verdict
 from ultrasound_reader.gui.case_controller import CaseController
@@ -691,6 +692,8 @@ class MainWindow(QMainWindow):
         if not paths or not self.case_ctl.may_leave_case():
             return 0
         case_file = case_rules.case_file_in(paths)
+        if case_file is None and len(paths) == 1 and is_sr_file(paths[0]):
+            case_file = Path(paths[0])  # a report this program exported: its ROIs and values on their images
         if case_file is not None:
             return self.case_ctl.open_case(case_file)
         self._scan_note = ""
