@@ -15,23 +15,11 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtWidgets import QTextBrowser
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
+from tests.ai.test_signing import _keypair
 from ultrasound_reader.ai import sign_bundle
 
 pytestmark = pytest.mark.gui
-
-
-def _keypair(folder: Path, name: str) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    folder.mkdir(parents=True, exist_ok=True)
-    priv, pub = folder / f"{name}.key", folder / f"{name}.pub"
-    priv.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    pub.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                  serialization.PublicFormat.SubjectPublicKeyInfo))
-    return priv, pub
 
 
 @pytest.fixture
