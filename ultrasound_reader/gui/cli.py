@@ -35,27 +35,39 @@ def run(args: argparse.Namespace) -> int:
 
     check_qt_can_start()  # before Qt: a missing system library would abort the interpreter
 
-    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtCore import QSettings
 
     from ultrasound_reader.gui.app import application, demo_paths
+    from ultrasound_reader.gui.cold_start import after_first_paint, startup_probe
     from ultrasound_reader.gui.crash import install as install_crash_handler
     from ultrasound_reader.gui.main_window import MainWindow
 
     app = application()
     install_crash_handler(app)  # an uncaught exception: a dialog and a log file, the window stays
     settings = QSettings(args.settings, QSettings.Format.IniFormat) if args.settings else None
-    window = MainWindow(settings)
+    # The shell first (title, size, menus): on screen before numpy, pyqtgraph and pydicom are
+    # imported; the viewer, panels and the demo are built and opened right behind it (cold_start.py).
+    window = MainWindow(settings, deferred=True)
+    probe = startup_probe(window)
     window.show()
-    if not paths:
-        paths = demo_paths()
-        if not paths:
-            window.statusBar().showMessage("No bundled demo found: open a DICOM file or folder (Ctrl+O)")
-        else:
-            # The newcomer sees the whole workflow: the demo case analysed (when its demo
-            # bundle is there) with the Grad-CAM overlay on.
-            window.reading.show_demo()
-    if paths:
-        window.open_paths(paths)
+
+    def finish() -> None:
+        window.build()
+        if probe is not None:
+            probe.watch_image(window.image_view.framePainted)
+        todo = paths
+        if not todo:
+            todo = demo_paths()
+            if not todo:
+                window.statusBar().showMessage("No bundled demo found: open a DICOM file or folder (Ctrl+O)")
+            else:
+                # The newcomer sees the whole workflow: the demo case analysed (when its demo
+                # bundle is there) with the Grad-CAM overlay on.
+                window.reading.show_demo()
+        if todo:
+            window.open_paths(todo)
+
+    after_first_paint(window, finish)
     if args.screenshot:
         return _screenshot(app, window, Path(args.screenshot))
     return app.exec()
@@ -70,7 +82,8 @@ def _screenshot(app: object, window: object, out: Path) -> int:
     deadline = time.monotonic() + float(os.environ.get("ULTRASOUND_READER_SCREENSHOT_TIMEOUT", "30"))
     while time.monotonic() < deadline:
         QApplication.processEvents()
-        if (not window.runner.busy and not window.frame_runner.busy  # type: ignore[attr-defined]
+        if (window.built and not window.runner.busy  # type: ignore[attr-defined]
+                and not window.frame_runner.busy
                 and not window.reading.busy):  # type: ignore[attr-defined]
             break
         time.sleep(0.01)

@@ -29,9 +29,8 @@ import logging
 import math
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
@@ -53,29 +52,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ultrasound_reader import case_rules
-from ultrasound_reader.dicom import Cine, open_cine
-from ultrasound_reader.dicom.sr import is_sr_file
 from ultrasound_reader.errors import CancelledError
-from ultrasound_reader.gui import overlay_text, verdict
-from ultrasound_reader.gui.case_controller import CaseController
-from ultrasound_reader.gui.frame_controls import FrameControls
-from ultrasound_reader.gui.image_view import ImageView
-from ultrasound_reader.gui.measure import readout
-from ultrasound_reader.gui.pacs_dock import PacsController
-from ultrasound_reader.gui.player import Player, playback_fps
-from ultrasound_reader.gui.playback import PlaybackStats
-from ultrasound_reader.gui.dual_view import DualViewController
-from ultrasound_reader.gui.measurements import MeasurementsController
-from ultrasound_reader.gui.reading import ReadingController
-from ultrasound_reader.gui.scan import ScanResult, scan_paths
-from ultrasound_reader.gui.series_browser import SeriesBrowser
-from ultrasound_reader.gui.session import ImageOnScreen, ReadingSession, Series, SeriesImage
 from ultrasound_reader.gui.settings import Preferences, default_settings
 from ultrasound_reader.gui.shell import MENU_KEYS, Shortcuts, make_action, plain_title
-from ultrasound_reader.gui.tools import NavigateTool, Tool
-from ultrasound_reader.gui.windowing import IDENTITY, PRESETS, auto_window
 from ultrasound_reader.gui.workers import Job, TaskRunner
+
+# Only Qt and light modules above: the window's shell (title, size, menu bar, status line) shows
+# before numpy, pyqtgraph and pydicom are imported; :meth:`MainWindow.build` imports the rest
+# (see ``MainWindow(deferred=True)`` and gui/cli.py). tests/test_gui_cold_start.py keeps it so.
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ultrasound_reader.dicom import Cine
+    from ultrasound_reader.gui.playback import PlaybackStats
+    from ultrasound_reader.gui.scan import ScanResult
+    from ultrasound_reader.gui.tools import Tool
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +84,8 @@ MENU_TITLES = {"file": "&File", "edit": "&Edit", "view": "&View", "playback": "&
 
 def _load_cine(job: Job, path: str) -> tuple[Cine, np.ndarray, np.ndarray]:
     """Worker: open a file, decode its first frame and make its thumbnail (none of it on the GUI thread)."""
+    from ultrasound_reader.dicom import open_cine
+
     name = Path(path).name
     job.progress(0, 2, f"Opening {name}")
     cine = open_cine(path)
@@ -116,6 +109,8 @@ def _decode_frame(job: Job, cine: Cine, index: int) -> tuple[Cine, int, np.ndarr
 
 
 def _thumbnails(job: Job, paths: list[str]) -> list[tuple[str, np.ndarray | None]]:
+    from ultrasound_reader.dicom import open_cine
+
     out: list[tuple[str, np.ndarray | None]] = []
     for k, path in enumerate(paths):
         job.check()
@@ -256,13 +251,53 @@ class MainWindow(QMainWindow):
     caseChanged = Signal(object)  # Case | None: another case, or its task/images/factors changed
     roisChanged = Signal()  # an ROI of the case was added, removed or edited (results go stale)
 
-    def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None, *,
+                 deferred: bool = False) -> None:
+        """The whole window; with ``deferred`` only its shell (title, size, menu bar, status line),
+        cheap enough to show at once: :meth:`build` then imports and makes the rest (gui/cli.py)."""
         super().__init__(parent)
         self.setWindowTitle(APP_TITLE)
         self.setObjectName("mainWindow")
         self.setAcceptDrops(True)
         self.setDockNestingEnabled(True)
         self.prefs = Preferences(settings if settings is not None else default_settings())
+        self.built = False
+        self.menus: dict[str, QMenu] = {}
+        bar = self.menuBar()
+        for key in MENU_KEYS:
+            menu = bar.addMenu(MENU_TITLES[key])
+            menu.setObjectName(f"menu_{key}")
+            self.menus[key] = menu
+        self.resize(*self._default_size())
+        geometry, self._saved_state = self.prefs.window_state()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if deferred:
+            placeholder = QLabel("Starting…", self)
+            placeholder.setObjectName("startingPlaceholder")
+            placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.setCentralWidget(placeholder)
+            self.statusBar()  # made now: the window keeps its shape when the rest comes in
+        else:
+            self.build()
+
+    def build(self) -> None:
+        """Everything but the shell: the viewer, panels, controllers, toolbar (once; shown or not)."""
+        if self.built:
+            return
+        self.built = True
+        from ultrasound_reader.gui.case_controller import CaseController
+        from ultrasound_reader.gui.dual_view import DualViewController
+        from ultrasound_reader.gui.frame_controls import FrameControls
+        from ultrasound_reader.gui.image_view import ImageView
+        from ultrasound_reader.gui.measurements import MeasurementsController
+        from ultrasound_reader.gui.pacs_dock import PacsController
+        from ultrasound_reader.gui.player import Player
+        from ultrasound_reader.gui.reading import ReadingController
+        from ultrasound_reader.gui.series_browser import SeriesBrowser
+        from ultrasound_reader.gui.session import ReadingSession
+        from ultrasound_reader.gui.tools import NavigateTool
+
         self.session = ReadingSession(SettingsMemory(self.prefs.qsettings), self)
         self.runner = TaskRunner(max_threads=2, parent=self)  # opening, scanning, thumbnails
         self.frame_runner = TaskRunner(max_threads=1, parent=self)  # frames for scrubbing/stepping
@@ -295,7 +330,6 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
         self.browser = SeriesBrowser(self)
-        self.menus: dict[str, QMenu] = {}
         self.panels_menu: QMenu  # filled by _build_menus
         self._build_menus()
         self._build_toolbar()
@@ -328,17 +362,16 @@ class MainWindow(QMainWindow):
         self._wire()
         self._restore_preferences()
         self._update_enabled()
-        self.resize(*self._default_size())
         self._layout_pending = True  # the default layout, or the saved one if it is sane, at the first show
-        geometry, state = self.prefs.window_state()
-        if geometry is not None:
-            self.restoreGeometry(geometry)
+        state, self._saved_state = self._saved_state, None
         if state is not None and self.restoreState(state, LAYOUT_VERSION):
             self._layout_pending = False
             self._check_layout_at_show = True
         else:
             self._check_layout_at_show = False
         self.installEventFilter(self)
+        if self.isVisible():  # built behind the shown shell: what the first show does, now
+            self._on_first_show()
 
     # ===================================================================== the image on screen (the session's)
     @property
@@ -385,6 +418,8 @@ class MainWindow(QMainWindow):
         return action
 
     def _build_actions(self) -> None:
+        from ultrasound_reader.gui.windowing import IDENTITY
+
         a = self._action
         a("open", "&Open File…", QKeySequence.StandardKey.Open, self.open_dialog, tip="Open DICOM or image files")
         a("open_folder", "Open &Folder…", "Ctrl+Shift+O", self.open_folder_dialog, tip="Open every image in a folder")
@@ -414,12 +449,9 @@ class MainWindow(QMainWindow):
         a("about", "&About", None, self._about)
 
     def _build_menus(self) -> None:
-        bar = self.menuBar()
-        for key in MENU_KEYS:
-            menu = bar.addMenu(MENU_TITLES[key])
-            menu.setObjectName(f"menu_{key}")
-            self.menus[key] = menu
-        file_menu = self.menus["file"]
+        from ultrasound_reader.gui.windowing import PRESETS
+
+        file_menu = self.menus["file"]  # the menus themselves are the shell's (__init__)
         for key in ("open", "open_folder"):
             file_menu.addAction(self.actions[key])
         self.recent_menu = file_menu.addMenu("Open &Recent")
@@ -597,14 +629,18 @@ class MainWindow(QMainWindow):
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
         if obj is self and event.type() == QEvent.Type.Show:
-            if self._layout_pending:
-                self._layout_pending = False
-                # After the show: QMainWindow leaves a stale tab bar on screen when docks are tabified before.
-                QTimer.singleShot(0, self.reset_layout)
-            elif self._check_layout_at_show:
-                self._check_layout_at_show = False
-                QTimer.singleShot(0, self._check_restored_layout)
+            self._on_first_show()
         return False
+
+    def _on_first_show(self) -> None:
+        """The default layout, or a check of the restored one, once the built window is first shown."""
+        if self._layout_pending:
+            self._layout_pending = False
+            # After the show: QMainWindow leaves a stale tab bar on screen when docks are tabified before.
+            QTimer.singleShot(0, self.reset_layout)
+        elif self._check_layout_at_show:
+            self._check_layout_at_show = False
+            QTimer.singleShot(0, self._check_restored_layout)
 
     def reset_layout(self) -> None:
         """The default layout for the window's width: inputs on the left, results on the right, image between."""
@@ -688,6 +724,10 @@ class MainWindow(QMainWindow):
 
         Nothing on screen changes until something opened: a failed open keeps the case,
         image, series and title that were there, and says so."""
+        from ultrasound_reader import case_rules
+        from ultrasound_reader.dicom.sr import is_sr_file
+        from ultrasound_reader.gui.scan import scan_paths
+
         paths = [str(p) for p in paths]
         if not paths or not self.case_ctl.may_leave_case():
             return 0
@@ -719,6 +759,8 @@ class MainWindow(QMainWindow):
             self.open_file(path)
 
     def _on_scanned(self, result: ScanResult) -> None:
+        from ultrasound_reader.gui.session import Series, SeriesImage
+
         n_ok, n_bad = len(result.openable), len(result.problems)
         if not result.openable:
             reason = result.problems[0][1] if result.problems else "no DICOM or image files found"
@@ -760,6 +802,11 @@ class MainWindow(QMainWindow):
             self.browser.select(self.current_path)
 
     def _on_loaded(self, path: str, cine: Cine, first: np.ndarray, thumb: np.ndarray, new_series: bool = False) -> None:
+        from ultrasound_reader.gui import overlay_text
+        from ultrasound_reader.gui.player import playback_fps
+        from ultrasound_reader.gui.session import ImageOnScreen, Series, SeriesImage
+        from ultrasound_reader.gui.windowing import IDENTITY
+
         self._close_cine()
         self._open_failed = None
         self._requested_path = None
@@ -948,6 +995,8 @@ class MainWindow(QMainWindow):
         self.image_view.set_overlay_visible(visible)
 
     def auto_window_level(self) -> None:
+        from ultrasound_reader.gui.windowing import auto_window
+
         if self.image_view.raw is not None:
             self.image_view.set_window_level(auto_window(self.image_view.raw))
 
@@ -956,6 +1005,8 @@ class MainWindow(QMainWindow):
         self._update_frame_overlay()
 
     def _update_frame_overlay(self) -> None:
+        from ultrasound_reader.gui import overlay_text
+
         cine = self.cine
         if cine is None:
             return
@@ -967,6 +1018,8 @@ class MainWindow(QMainWindow):
         view.set_corner_text("bl", text)
 
     def _on_cursor(self, x: float, y: float) -> None:
+        from ultrasound_reader.gui.measure import readout
+
         if math.isnan(x) or self.cine is None:
             self.readout_label.setText("")
             return
@@ -1077,6 +1130,8 @@ class MainWindow(QMainWindow):
 
     def show_model_card(self) -> QDialog | None:
         """Help ▸ Model Card: the loaded bundle's MODEL_CARD.md, as the bundle wrote it."""
+        from ultrasound_reader.gui import verdict
+
         info = self.session.bundle_info
         if info is None:
             self.report_error("No model bundle loaded: nothing to show (Analysis ▸ Open Model Bundle…)")
