@@ -10,18 +10,21 @@ The start-up probe (``ULTRASOUND_READER_STARTUP_PROBE=FILE``) is how ``ultrasoun
 bench gui-startup`` times the real application path: the app appends
 ``window_shown T`` when the window is first painted and ``image_drawn T`` when the
 image view first paints a frame (``T``: :func:`time.monotonic`, the clock the bench
-read at spawn), then closes and exits 0. Nothing here is used when it is not set.
+read at spawn), then exits 0 at once (``os._exit``: the model bundle may still be
+importing torch in a worker, and shutting that down is not start-up). Nothing here is
+used when it is not set.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, QTimer
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QWidget
 
 PROBE_ENV = "ULTRASOUND_READER_STARTUP_PROBE"
 # If the window is never painted (started minimised, say), build it anyway after this long.
@@ -57,7 +60,7 @@ def after_first_paint(widget: QWidget, then: Callable[[], None]) -> None:
 
 
 class StartupProbe(QObject):
-    """Writes when the window and the first image were painted, then closes the window (see the module doc)."""
+    """Writes when the window and the first image were painted, then exits (see the module doc)."""
 
     def __init__(self, window: QWidget, path: Path) -> None:
         super().__init__(window)
@@ -90,8 +93,9 @@ class StartupProbe(QObject):
         QTimer.singleShot(0, self._finish)
 
     def _finish(self) -> None:
-        self.window.close()
-        QApplication.quit()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def startup_probe(window: QWidget) -> StartupProbe | None:
