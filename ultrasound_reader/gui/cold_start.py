@@ -2,33 +2,44 @@
 
 ``ultrasound-reader`` makes a :class:`~.main_window.MainWindow` with ``deferred=True``
 (its title, size, menu bar and status line: Qt and light modules only), shows it, and
-once that shell is painted :func:`after_first_paint` runs the rest: ``build()``
-(numpy, pyqtgraph, pydicom, the panels and controllers) and opening the demo or the
-paths given, whose first frame is decoded on the worker threads as before.
+once that shell is painted :func:`after_first_paint` runs the rest: :func:`import_then`
+imports what ``build()`` needs (numpy, pyqtgraph, pydicom, the panels and controllers:
+about half a second) a module per turn of the event loop, so the shell keeps repainting
+meanwhile; then the window is built and, once it is painted, the demo or the paths given
+are opened, their first frame decoded on the worker threads as before.
 
 The start-up probe (``ULTRASOUND_READER_STARTUP_PROBE=FILE``) is how ``ultrasound-reader
 bench gui-startup`` times the real application path: the app appends
 ``window_shown T`` when the window is first painted and ``image_drawn T`` when the
 image view first paints a frame (``T``: :func:`time.monotonic`, the clock the bench
-read at spawn), then exits 0 at once (``os._exit``: the model bundle may still be
+read at spawn), and ``max_stall_ms MS``, the longest the event loop went without
+turning between the two (a 5 ms timer's largest gap), then exits 0 at once (``os._exit``: the model bundle may still be
 importing torch in a worker, and shutting that down is not start-up). Nothing here is
 used when it is not set.
 """
 
 from __future__ import annotations
 
+import importlib
+import logging
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtWidgets import QWidget
+
+log = logging.getLogger(__name__)
 
 PROBE_ENV = "ULTRASOUND_READER_STARTUP_PROBE"
 # If the window is never painted (started minimised, say), build it anyway after this long.
 BUILD_FALLBACK_MS = 250
+STALL_TICK_MS = 5  # the probe's event-loop heartbeat
+# The big libraries under BUILD_IMPORTS, each imported in a turn of its own (~0.05-0.2 s each
+# here) so that no single turn holds the shell for all of them.
+LIBRARIES = ("numpy", "pyqtgraph", "pydicom")
 
 
 class _FirstPaint(QObject):
@@ -55,8 +66,31 @@ class _FirstPaint(QObject):
 
 
 def after_first_paint(widget: QWidget, then: Callable[[], None]) -> None:
-    """Run ``then`` once ``widget`` (shown) has been painted, or after BUILD_FALLBACK_MS at the latest."""
+    """Run ``then`` once ``widget`` (shown) has next been painted, or after BUILD_FALLBACK_MS at the latest."""
     _FirstPaint(widget, then)
+
+
+def import_then(owner: QObject, modules: Iterable[str], then: Callable[[], None]) -> None:
+    """Import ``modules`` one per turn of the event loop (the shell repaints between them), then run ``then``.
+
+    On the GUI thread, not a worker: imports on a second thread ran some 10-15 % slower here
+    (and held the GIL against the GUI thread all the same). A module that fails to import is
+    left to ``then``, whose own import of it raises where the crash handler reports it.
+    """
+    names = list(modules)
+
+    def step() -> None:
+        if not names:
+            then()
+            return
+        name = names.pop(0)
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - reported by then()'s own import
+            log.debug("cold start: import of %s failed", name, exc_info=True)
+        QTimer.singleShot(0, owner, step)
+
+    QTimer.singleShot(0, owner, step)
 
 
 class StartupProbe(QObject):
@@ -68,6 +102,12 @@ class StartupProbe(QObject):
         self.path = path
         self._window_done = False
         self._image_done = False
+        self.max_stall_s = 0.0
+        self._last_tick = 0.0
+        self._ticker = QTimer(self)
+        self._ticker.setTimerType(Qt.TimerType.PreciseTimer)
+        self._ticker.setInterval(STALL_TICK_MS)
+        self._ticker.timeout.connect(self._tick)
         window.installEventFilter(self)
 
     def _write(self, what: str) -> None:
@@ -79,7 +119,14 @@ class StartupProbe(QObject):
             self._window_done = True
             self._write("window_shown")
             self.window.removeEventFilter(self)
+            self._last_tick = time.monotonic()
+            self._ticker.start()
         return False
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        self.max_stall_s = max(self.max_stall_s, now - self._last_tick - STALL_TICK_MS / 1000)
+        self._last_tick = now
 
     def watch_image(self, frame_painted: object) -> None:
         """Connect to the image view's ``framePainted`` signal (after the window is built)."""
@@ -90,6 +137,9 @@ class StartupProbe(QObject):
             return
         self._image_done = True
         self._write("image_drawn")
+        self._tick()
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(f"max_stall_ms {self.max_stall_s * 1000:.1f}\n")
         QTimer.singleShot(0, self._finish)
 
     def _finish(self) -> None:

@@ -70,6 +70,31 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# What build() and opening import (function-level imports below): gui/cli.py imports them
+# while the shell is on screen, a module per turn of the event loop (cold_start.py);
+# tests/test_gui_cold_start.py checks this list against the imports in this file.
+BUILD_IMPORTS = (
+    "ultrasound_reader.case_rules",
+    "ultrasound_reader.dicom",
+    "ultrasound_reader.dicom.sr",
+    "ultrasound_reader.gui.case_controller",
+    "ultrasound_reader.gui.dual_view",
+    "ultrasound_reader.gui.frame_controls",
+    "ultrasound_reader.gui.image_view",
+    "ultrasound_reader.gui.measure",
+    "ultrasound_reader.gui.measurements",
+    "ultrasound_reader.gui.overlay_text",
+    "ultrasound_reader.gui.pacs_dock",
+    "ultrasound_reader.gui.player",
+    "ultrasound_reader.gui.reading",
+    "ultrasound_reader.gui.scan",
+    "ultrasound_reader.gui.series_browser",
+    "ultrasound_reader.gui.session",
+    "ultrasound_reader.gui.tools",
+    "ultrasound_reader.gui.verdict",
+    "ultrasound_reader.gui.windowing",
+)
+
 APP_TITLE = "Ultrasound Reader"
 FILE_FILTER = "DICOM, images and cases (*.dcm *.dicom *.DCM *.png *.jpg *.jpeg DICOMDIR *.json);;All files (*)"
 NEIGHBOURS = 12  # frames decoded ahead of a stepping user
