@@ -79,3 +79,16 @@ def test_build_imports_lists_every_module_the_window_imports_later():
                         later.add(node.module)
     assert later and later <= set(BUILD_IMPORTS)
     assert len(BUILD_IMPORTS) == len(set(BUILD_IMPORTS))
+
+
+@pytest.mark.slow
+def test_bench_gui_startup_reports_ratios_from_one_run(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "ultrasound_reader", "bench", "gui-startup", "--quick", "--json"],
+                       capture_output=True, text=True, timeout=600, cwd=tmp_path, env=_env())
+    assert p.returncode == 0, p.stderr[-2000:]
+    r = json.loads(p.stdout)["gui-startup"]
+    bare = r["bare_window_s"]
+    assert 0 < bare and 0 < r["window_s"] < r["image_s"] and 0 < r["eager_window_s"] < r["eager_image_s"]
+    for key in ("window", "image", "eager_window", "eager_image", "libraries"):
+        assert r[f"{key}_over_bare"] == pytest.approx(r[f"{key}_s"] / bare, abs=0.01)
+    assert r["max_stall_ms"] >= 0

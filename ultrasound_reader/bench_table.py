@@ -107,6 +107,8 @@ ROWS: dict[str, list[Row] | Callable[[Mapping[str, Any]], list[Row]]] = {
             _key("bare_window_s"), "bare PySide6 `QMainWindow` on screen"),
         Row("first image drawn, whole window built before showing (before)", "s", _key("eager_image_s"),
             _key("bare_window_s"), "bare PySide6 `QMainWindow` on screen"),
+        Row("imports alone: PySide6, numpy, pyqtgraph, pydicom (the first image's floor)", "s",
+            _key("libraries_s"), _key("bare_window_s"), "bare PySide6 `QMainWindow` on screen"),
     ],
     "dicom": _cine_rows("dicom", "open_to_first_frame_ms", "stepping_fps", "decode"),
     "viewer": _cine_rows("viewer", "open_to_first_frame_drawn_ms", "stepping_drawn_fps", "viewer, drawn"),

@@ -13,6 +13,9 @@ same load:
 * ``eager_window_s`` / ``eager_image_s``: the same app with the whole window built
   before it is shown, as it was before the shell came first (the "before" figures),
   with their ratios to the bare window;
+* ``libraries_s``: ``python -c "import PySide6.QtWidgets, numpy, pyqtgraph, pydicom"``,
+  spawn to the imports done, and ``libraries_over_bare``: what any first image drawn by
+  this viewer (a pyqtgraph view of a pydicom-decoded frame) cannot come sooner than;
 * ``max_stall_ms``: the longest the app's event loop did not turn between the window
   shown and the first image drawn (no goal here: the build itself, about 0.1 s, runs on
   the GUI thread; the imports before it do not).
@@ -37,6 +40,10 @@ from ultrasound_reader.errors import UserError
 GOAL_WINDOW = 3.0
 GOAL_IMAGE = 5.0
 TIMEOUT_S = 120
+
+_LIBRARIES = ("import os, time, PySide6.QtWidgets, numpy, pyqtgraph, pydicom\n"
+              "with open(os.environ['ULTRASOUND_READER_STARTUP_PROBE'], 'a') as f:\n"
+              "    f.write(f'imported {time.monotonic():.6f}\\n')\n")
 
 _BARE = """
 import os, sys, time
@@ -116,6 +123,7 @@ def run(quick: bool) -> dict:
             "bare": lambda k: [py, "-c", _BARE],
             "app": lambda k: app_argv(k, "app"),
             "eager": lambda k: app_argv(k, "eager"),
+            "libraries": lambda k: [py, "-c", _LIBRARIES],
         }
         for tag, argv in cases.items():  # warm the file cache and .pyc files once
             _probe_run(argv(-1), env, folder, tag, -1)
@@ -143,4 +151,6 @@ def run(quick: bool) -> dict:
     out["eager_window_over_bare"] = round(out["eager_window_s"] / bare, 2)
     out["eager_image_over_bare"] = round(out["eager_image_s"] / bare, 2)
     out["max_stall_ms"] = median("app", "max_stall_ms")
+    out["libraries_s"] = median("libraries", "imported")
+    out["libraries_over_bare"] = round(out["libraries_s"] / bare, 2)
     return out
