@@ -50,3 +50,22 @@ def test_the_shell_then_build_is_the_eager_window(qtbot, qapp, tmp_path: Path): 
     assert shell.centralWidget().findChild(type(shell.image_view)) is shell.image_view
     for w in (eager, shell):
         w.close()
+
+
+def test_the_shell_closes_and_refuses_drops_before_it_is_built(qtbot, qapp, tmp_path: Path):  # noqa: ANN001
+    from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+    from PySide6.QtGui import QDragEnterEvent
+
+    from ultrasound_reader.gui.main_window import MainWindow
+
+    shell = MainWindow(QSettings(str(tmp_path / "shell.ini"), QSettings.Format.IniFormat), deferred=True)
+    qtbot.addWidget(shell)
+    shell.show()
+    qtbot.waitExposed(shell)
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(tmp_path / "x.dcm"))])
+    enter = QDragEnterEvent(QPoint(5, 5), Qt.DropAction.CopyAction, data, Qt.MouseButton.NoButton,
+                            Qt.KeyboardModifier.NoModifier)
+    shell.dragEnterEvent(enter)
+    assert not enter.isAccepted()  # nothing to open it with yet
+    assert shell.close() and not shell.isVisible()

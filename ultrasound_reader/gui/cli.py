@@ -54,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     window.show()
 
     def build() -> None:
+        if window.isHidden():
+            return  # closed while still the shell: the application is quitting
         fresh = not window.built  # (built already: the bench's "before", see cold_start_bench.py)
         window.build()
         if probe is not None:

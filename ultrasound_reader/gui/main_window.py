@@ -1097,13 +1097,13 @@ class MainWindow(QMainWindow):
 
     # ===================================================================== drag and drop
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if any(url.isLocalFile() for url in event.mimeData().urls()):
+        if self.built and any(url.isLocalFile() for url in event.mimeData().urls()):
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dragMoveEvent(self, event: Any) -> None:
-        if event.mimeData().hasUrls():
+        if self.built and event.mimeData().hasUrls():
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
@@ -1206,6 +1206,9 @@ class MainWindow(QMainWindow):
         action.setText(f"&Model Card ({info.name})" if info is not None else "&Model Card")
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.built:  # closed while still the shell: nothing to save, nothing running
+            super().closeEvent(event)
+            return
         if not self.case_ctl.may_leave_case():
             event.ignore()
             return
