@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     install_crash_handler(app)  # an uncaught exception: a dialog and a log file, the window stays
     settings = QSettings(args.settings, QSettings.Format.IniFormat) if args.settings else None
     # The shell first (title, size, menus): on screen before numpy, pyqtgraph and pydicom are
-    # imported (behind it, a module per turn of the event loop); then the viewer, panels and the
+    # imported (behind it, in a few turns of the event loop); then the viewer, panels and the
     # demo (cold_start.py).
     window = MainWindow(settings, deferred=True)
     probe = startup_probe(window)
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         if todo:
             window.open_paths(todo)
 
-    after_first_paint(window, lambda: import_then(window, (*LIBRARIES, *BUILD_IMPORTS), build))
+    after_first_paint(window, lambda: import_then(window, (*LIBRARIES, BUILD_IMPORTS), build))
     if args.screenshot:
         return _screenshot(app, window, Path(args.screenshot), started=lambda: bool(opened))
     return app.exec()

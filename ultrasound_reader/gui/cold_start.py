@@ -3,9 +3,9 @@
 ``ultrasound-reader`` makes a :class:`~.main_window.MainWindow` with ``deferred=True``
 (its title, size, menu bar and status line: Qt and light modules only), shows it, and
 once that shell is painted :func:`after_first_paint` runs the rest: :func:`import_then`
-imports what ``build()`` needs (numpy, pyqtgraph, pydicom, the panels and controllers:
-about half a second) a module per turn of the event loop, so the shell keeps repainting
-meanwhile; then the window is built and, once it is painted, the demo or the paths given
+imports what ``build()`` needs (numpy, pyqtgraph, pydicom, then the panels and
+controllers: about half a second) in four turns of the event loop, so the shell repaints
+between them; then the window is built and, once it is painted, the demo or the paths given
 are opened, their first frame decoded on the worker threads as before.
 
 The start-up probe (``ULTRASOUND_READER_STARTUP_PROBE=FILE``) is how ``ultrasound-reader
@@ -70,24 +70,27 @@ def after_first_paint(widget: QWidget, then: Callable[[], None]) -> None:
     _FirstPaint(widget, then)
 
 
-def import_then(owner: QObject, modules: Iterable[str], then: Callable[[], None]) -> None:
-    """Import ``modules`` one per turn of the event loop (the shell repaints between them), then run ``then``.
+def import_then(owner: QObject, steps: Iterable[str | Iterable[str]], then: Callable[[], None]) -> None:
+    """Import each step (a module, or several together) in a turn of the event loop of its own
+    (the shell repaints between them), then run ``then``.
 
     On the GUI thread, not a worker: imports on a second thread ran some 10-15 % slower here
-    (and held the GIL against the GUI thread all the same). A module that fails to import is
-    left to ``then``, whose own import of it raises where the crash handler reports it.
+    (and held the GIL against the GUI thread all the same). Few steps, not a module each: on a
+    loaded machine every turn of the loop can cost a scheduler slice (measured: some 0.2 s over
+    ~25 turns). A module that fails to import is left to ``then``, whose own import of it
+    raises where the crash handler reports it.
     """
-    names = list(modules)
+    todo = [(step,) if isinstance(step, str) else tuple(step) for step in steps]
 
     def step() -> None:
-        if not names:
+        if not todo:
             then()
             return
-        name = names.pop(0)
-        try:
-            importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - reported by then()'s own import
-            log.debug("cold start: import of %s failed", name, exc_info=True)
+        for name in todo.pop(0):
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - reported by then()'s own import
+                log.debug("cold start: import of %s failed", name, exc_info=True)
         QTimer.singleShot(0, owner, step)
 
     QTimer.singleShot(0, owner, step)

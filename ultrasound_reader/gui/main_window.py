@@ -71,7 +71,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # What build() and opening import (function-level imports below): gui/cli.py imports them
-# while the shell is on screen, a module per turn of the event loop (cold_start.py);
+# while the shell is on screen (cold_start.py);
 # tests/test_gui_cold_start.py checks this list against the imports in this file.
 BUILD_IMPORTS = (
     "ultrasound_reader.case_rules",
