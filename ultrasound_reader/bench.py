@@ -25,7 +25,7 @@ SUITES: dict[str, tuple[str, str]] = {
     "onnx": ("ultrasound_reader.ai.onnx_bench", "analysis on ONNX Runtime vs torch eager, same bundle, 2 threads"),
     "study": ("ultrasound_reader.study.bench", "reader-study answer commit latency, SQLite synchronous FULL vs OFF"),
     "startup": ("ultrasound_reader.startup_bench", "CLI start-up (inspect, --version) vs a bare import pydicom"),
-    "gui-startup": ("ultrasound_reader.gui.cold_start_bench", "GUI cold start: window and first image vs a bare PySide6 window"),
+    "gui-startup": ("ultrasound_reader.gui.cold_start_bench", "GUI cold start: window, first image vs a bare Qt window"),
 }
 
 

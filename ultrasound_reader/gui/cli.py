@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from ultrasound_reader.errors import UserError
 
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from PySide6.QtCore import QSettings
 
     from ultrasound_reader.gui.app import application, demo_paths
-    from ultrasound_reader.gui.cold_start import LIBRARIES, after_first_paint, import_then, startup_probe
+    from ultrasound_reader.gui.cold_start import LIBRARIES, after_next_paint, import_then, startup_probe
     from ultrasound_reader.gui.crash import install as install_crash_handler
     from ultrasound_reader.gui.main_window import BUILD_IMPORTS, MainWindow
 
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         if fresh:
             # Open once the built window is painted: the opening worker would otherwise hold the
             # GIL against that first layout and paint (measured: the first image ~0.1 s later).
-            after_first_paint(window, open_paths)
+            after_next_paint(window, open_paths)
         else:
             open_paths()
 
@@ -83,13 +83,13 @@ def run(args: argparse.Namespace) -> int:
         if todo:
             window.open_paths(todo)
 
-    after_first_paint(window, lambda: import_then(window, (*LIBRARIES, BUILD_IMPORTS), build))
+    after_next_paint(window, lambda: import_then(window, (*LIBRARIES, BUILD_IMPORTS), build))
     if args.screenshot:
         return _screenshot(app, window, Path(args.screenshot), started=lambda: bool(opened))
     return app.exec()
 
 
-def _screenshot(app: object, window: object, out: Path, started: Any = lambda: True) -> int:
+def _screenshot(app: object, window: object, out: Path, started: Callable[[], bool] = lambda: True) -> int:
     """Wait until loading (once ``started()``) is done and the first frame is painted, then save the window."""
     import time
 

@@ -2,7 +2,7 @@
 
 ``ultrasound-reader`` makes a :class:`~.main_window.MainWindow` with ``deferred=True``
 (its title, size, menu bar and status line: Qt and light modules only), shows it, and
-once that shell is painted :func:`after_first_paint` runs the rest: :func:`import_then`
+once that shell is painted (:func:`after_next_paint`) the rest follows: :func:`import_then`
 imports what ``build()`` needs (numpy, pyqtgraph, pydicom, then the panels and
 controllers: about half a second) in four turns of the event loop, so the shell repaints
 between them; then the window is built and, once it is painted, the demo or the paths given
@@ -13,9 +13,9 @@ bench gui-startup`` times the real application path: the app appends
 ``window_shown T`` when the window is first painted and ``image_drawn T`` when the
 image view first paints a frame (``T``: :func:`time.monotonic`, the clock the bench
 read at spawn), and ``max_stall_ms MS``, the longest the event loop went without
-turning between the two (a 5 ms timer's largest gap), then exits 0 at once (``os._exit``: the model bundle may still be
-importing torch in a worker, and shutting that down is not start-up). Nothing here is
-used when it is not set.
+turning between the two (a 5 ms timer's largest gap), then exits 0 at once
+(``os._exit``: the model bundle may still be importing torch in a worker, and shutting
+that down is not start-up). Nothing here is used when it is not set.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from PySide6.QtWidgets import QWidget
 log = logging.getLogger(__name__)
 
 PROBE_ENV = "ULTRASOUND_READER_STARTUP_PROBE"
-# If the window is never painted (started minimised, say), build it anyway after this long.
+# If the window is not painted (started minimised, say), go on anyway after this long.
 BUILD_FALLBACK_MS = 250
 STALL_TICK_MS = 5  # the probe's event-loop heartbeat
 # The big libraries under BUILD_IMPORTS, each imported in a turn of its own (~0.05-0.2 s each
@@ -42,32 +42,33 @@ STALL_TICK_MS = 5  # the probe's event-loop heartbeat
 LIBRARIES = ("numpy", "pyqtgraph", "pydicom")
 
 
-class _FirstPaint(QObject):
-    """Calls ``then`` (once, from the event loop) after ``widget`` is first painted."""
+class _NextPaint(QObject):
+    """Calls ``then`` (once, from the event loop) after ``widget`` is next painted."""
 
     def __init__(self, widget: QWidget, then: Callable[[], None]) -> None:
         super().__init__(widget)
         self._widget = widget
         self._then: Callable[[], None] | None = then
         widget.installEventFilter(self)
-        QTimer.singleShot(BUILD_FALLBACK_MS, self._fire)
+        QTimer.singleShot(BUILD_FALLBACK_MS, self, self._fire)
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
         if obj is self._widget and event.type() == QEvent.Type.Paint and self._then is not None:
             # After this paint reaches the screen: the next turn of the event loop.
-            QTimer.singleShot(0, self._fire)
+            QTimer.singleShot(0, self, self._fire)
         return False
 
     def _fire(self) -> None:
         then, self._then = self._then, None
         if then is not None:
             self._widget.removeEventFilter(self)
+            self.deleteLater()
             then()
 
 
-def after_first_paint(widget: QWidget, then: Callable[[], None]) -> None:
+def after_next_paint(widget: QWidget, then: Callable[[], None]) -> None:
     """Run ``then`` once ``widget`` (shown) has next been painted, or after BUILD_FALLBACK_MS at the latest."""
-    _FirstPaint(widget, then)
+    _NextPaint(widget, then)
 
 
 def import_then(owner: QObject, steps: Iterable[str | Iterable[str]], then: Callable[[], None]) -> None:
