@@ -1,0 +1,143 @@
+"""Progressive results in the window: each output shown as it is computed, then the final result.
+
+The real Analyzer runs in the window's worker on a copied demo case with small random
+bundles (tiny_models); a gate wrapped around ``job.partial`` holds the worker right after
+it handed out its first partial, so the test sees (and screenshots) the mid-cascade state.
+Set ``UR_WORKFLOW_SHOTS=/some/folder`` to keep the screenshot.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+
+pytestmark = pytest.mark.gui
+
+REPO = Path(__file__).resolve().parents[2]
+SOFT_CASE = REPO / "resources" / "demo" / "soft-tissue" / "soft-s136-0000"
+LIVER_CASE = REPO / "resources" / "demo" / "liver" / "liver-s136-0000"
+LEFT = Qt.MouseButton.LeftButton
+
+
+@pytest.fixture
+def soft_window(make_window, tiny_models: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # noqa: ANN001, ANN201
+    monkeypatch.setenv("ULTRASOUND_READER_MODELS", str(tiny_models))
+    window = make_window(tmp_path / "settings.ini")
+    window.resize(1600, 1000)
+    window.reading.analysis.threads = 1
+    return window
+
+
+def _open(qtbot, window, src: Path, tmp_path: Path, task: str) -> None:  # noqa: ANN001
+    case_dir = tmp_path / src.name
+    shutil.copytree(src, case_dir)
+    window.open_paths([case_dir])
+    r = window.reading
+    qtbot.waitUntil(lambda: window.case_ctl.doc.case is not None and window.cine is not None
+                    and not window.runner.busy, timeout=20000)
+    qtbot.waitUntil(lambda: r.bundle is not None and r.bundle.task == task and not r.busy, timeout=60000)
+
+
+def _gate_after_first_partial(r) -> tuple[threading.Event, threading.Event]:  # noqa: ANN001
+    """Wrap the real worker: after its first partial is handed out, wait for ``resume``."""
+    from ultrasound_reader.gui import analysis
+
+    handed, resume = threading.Event(), threading.Event()
+
+    def gated(job, *args):  # noqa: ANN001, ANN202
+        send = job.partial
+
+        def partial(payload: Any) -> None:
+            send(payload)
+            if not handed.is_set():
+                handed.set()
+                resume.wait(20)
+
+        job.partial = partial
+        return analysis.run_analysis(job, *args)
+
+    r.analysis.work = gated
+    return handed, resume
+
+
+def test_soft_tissue_outputs_show_as_they_come_then_the_final_result(qtbot, soft_window, tmp_path: Path) -> None:  # noqa: ANN001
+    window = soft_window
+    _open(qtbot, window, SOFT_CASE, tmp_path, "soft-tissue")
+    r = window.reading
+    panel = r.results
+    handed, resume = _gate_after_first_partial(r)
+    partials: list[Any] = []
+    r.session.partialResult.connect(partials.append)
+    r.analyse()
+    assert handed.wait(30)
+    qtbot.waitUntil(lambda: panel.partial is not None, timeout=10000)
+    text = panel.visible_text()
+    assert "1 of 6 models — computing SM-1" in text
+    assert panel.state == "running" and not panel.dimmed and panel.progress.isVisible()
+    dlm1 = panel.rows["DLM-1"][2].text()
+    assert dlm1 == f"{partials[0].partial.result.probabilities['DLM-1']:.3f}"
+    assert panel.rows["SM-1"][2].text() == "computing…"
+    assert [panel.rows[f"SM-{i}"][2].text() for i in range(2, 6)] == ["waiting"] * 4
+    assert panel.decision.text() in ("Malignant", "Benign — subtype pending")
+    assert r.run is None  # a partial is no result: the session holds none yet
+    folder = os.environ.get("UR_WORKFLOW_SHOTS")
+    if folder:
+        window.grab().save(str(Path(folder) / "progressive_mid_cascade.png"))
+    with qtbot.waitSignal(r.analysis.finished, timeout=30000) as sig:
+        resume.set()
+    final = sig.args[0].result
+    assert panel.partial is None and panel.state == "result" and panel.result is final
+    assert all(panel.rows[n][2].text() == f"{final.probabilities[n]:.3f}" for n in final.probabilities)
+    assert "models — computing" not in panel.visible_text()
+    # Partials came in cascade order (coalesced ones skipped), each with one output more.
+    done = [p.partial.done for p in partials]
+    assert done[0] == ("DLM-1",) and all(len(a) < len(b) for a, b in zip(done, done[1:]))
+    assert sig.args[0].extra["first_partial_s"] is not None
+
+
+def test_cancel_mid_cascade_leaves_no_result(qtbot, soft_window, tmp_path: Path) -> None:  # noqa: ANN001
+    window = soft_window
+    _open(qtbot, window, SOFT_CASE, tmp_path, "soft-tissue")
+    r = window.reading
+    handed, resume = _gate_after_first_partial(r)
+    r.analyse()
+    assert handed.wait(30)
+    qtbot.waitUntil(lambda: r.results.partial is not None, timeout=10000)
+    qtbot.mouseClick(r.cancel_button, LEFT)
+    resume.set()
+    qtbot.waitUntil(lambda: not r.analysis.runner.busy, timeout=20000)
+    qtbot.wait(50)
+    panel = r.results
+    assert panel.state == "cancelled" and panel.partial is None and panel.result is None and r.run is None
+    assert "DLM-1" not in panel.rows and "computing" not in panel.visible_text()
+
+
+def test_a_partial_for_another_case_is_dropped(qtbot, soft_window, tmp_path: Path) -> None:  # noqa: ANN001
+    """The Inputs check: what is on screen changes after the worker handed a partial out, before it is shown."""
+    window = soft_window
+    _open(qtbot, window, LIVER_CASE, tmp_path, "liver-fll")
+    r = window.reading
+    ctl = r.analysis
+    real = ctl._on_partial
+    switched: list[bool] = []
+
+    def on_partial(rid: int, partial: Any) -> None:
+        real(rid, partial)  # queued for the next event-loop turn
+        if not switched:  # meanwhile no case (or another one) is on screen: its inputs no longer match
+            ctl.current_inputs = lambda: None
+            switched.append(True)
+
+    ctl._on_partial = on_partial
+    shown: list[Any] = []
+    ctl.partial.connect(shown.append)
+    with qtbot.waitSignal(ctl.cancelled, timeout=30000):  # the final result is dropped the same way
+        r.analyse()
+    qtbot.waitUntil(lambda: not ctl.runner.busy, timeout=20000)
+    assert switched and shown == [] and ctl.partials_dropped >= 1
+    assert r.results.partial is None and r.results.result is None and r.run is None
