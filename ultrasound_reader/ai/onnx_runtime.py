@@ -18,7 +18,9 @@ carry no ONNX files: they are signed by the trust helper's demo key and re-signi
 them here would race that work; the frozen build exports and signs its own copy.
 
 Runtime choice (``choose_runtime``): ``ULTRASOUND_READER_RUNTIME`` = ``torch`` /
-``onnx`` / ``auto`` (default: torch when importable, else onnxruntime).
+``onnx`` / ``auto`` (default: torch when importable, else onnxruntime). The reading
+window asks ``runtime_for_bundle``: in ``auto``, a bundle that carries a graph for
+every trunk runs on ONNX Runtime when it is importable (faster, and torch need not load).
 """
 
 from __future__ import annotations
@@ -59,6 +61,33 @@ def choose_runtime(requested: str | None = None) -> str:
         except ImportError:  # an import hook (or a frozen app) that refuses torch
             return "onnx"
     return want
+
+
+def has_onnx_graphs(manifest: dict[str, Any]) -> bool:
+    """Whether the manifest lists an ONNX graph for every trunk of every model."""
+    files = manifest.get("files") or {}
+    models = manifest.get("models") or {}
+    return bool(models) and all(f in files for name in models
+                                for f in trunk_files(str(manifest.get("task")), name).values())
+
+
+def runtime_for_bundle(folder: str | Path, requested: str | None = None) -> str:
+    """The runtime to analyse the bundle in ``folder`` with: an explicit request (or $ULTRASOUND_READER_RUNTIME)
+    wins; in ``auto``, ONNX Runtime when the bundle has its graphs and onnxruntime is importable, else
+    :func:`choose_runtime`. Reads only the manifest (the loader verifies it)."""
+    import json
+
+    want = (requested or os.environ.get(RUNTIME_ENV) or "auto").strip().lower()
+    if want != "auto":
+        return choose_runtime(requested)
+    try:
+        manifest = json.loads((Path(folder) / "manifest.json").read_text(encoding="utf-8"))
+        graphs = isinstance(manifest, dict) and has_onnx_graphs(manifest)
+    except (OSError, ValueError):
+        graphs = False
+    if graphs and importlib.util.find_spec("onnxruntime") is not None:
+        return "onnx"
+    return choose_runtime(requested)
 
 
 def trunk_files(task: str, name: str) -> dict[str, str]:
