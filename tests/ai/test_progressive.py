@@ -135,3 +135,15 @@ def test_cancel_after_the_first_partial_leaves_no_result(soft_bundle_dir: Path, 
     with pytest.raises(CancelledError):
         Analyzer(b).run(soft_case(), partial=on_partial, cancel=cancel)
     assert [p.done for p in got] == [("DLM-1",)]  # no partial after the cancel
+
+
+def test_runtime_for_bundle_prefers_the_bundles_onnx_graphs(fll_bundle_dir: Path, onnx_dirs,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from ultrasound_reader.ai.onnx_runtime import RUNTIME_ENV, runtime_for_bundle
+
+    monkeypatch.delenv(RUNTIME_ENV, raising=False)
+    assert runtime_for_bundle(onnx_dirs["soft-tissue"]) == "onnx"
+    assert runtime_for_bundle(fll_bundle_dir) == "torch"  # no graphs: torch, which is importable here
+    assert runtime_for_bundle(onnx_dirs["liver-fll"], "torch") == "torch"
+    monkeypatch.setenv(RUNTIME_ENV, "torch")  # the environment still decides when set
+    assert runtime_for_bundle(onnx_dirs["soft-tissue"]) == "torch"

@@ -8,6 +8,7 @@ Set ``UR_WORKFLOW_SHOTS=/some/folder`` to keep the screenshot.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import threading
@@ -141,3 +142,41 @@ def test_a_partial_for_another_case_is_dropped(qtbot, soft_window, tmp_path: Pat
     qtbot.waitUntil(lambda: not ctl.runner.busy, timeout=20000)
     assert switched and shown == [] and ctl.partials_dropped >= 1
     assert r.results.partial is None and r.results.result is None and r.run is None
+
+
+@pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="no onnxruntime")
+def test_a_bundle_with_onnx_graphs_runs_on_onnx_runtime_progressively(qtbot, make_window, tiny_models: Path,  # noqa: ANN001
+                                                                       monkeypatch: pytest.MonkeyPatch,
+                                                                       tmp_path: Path) -> None:
+    from ultrasound_reader.ai.onnx_runtime import RUNTIME_ENV, export_onnx
+
+    models = tmp_path / "models"
+    shutil.copytree(tiny_models / "soft-tissue-demo", models / "soft-tissue-demo")
+    export_onnx(models / "soft-tissue-demo")
+    monkeypatch.setenv("ULTRASOUND_READER_MODELS", str(models))
+    monkeypatch.delenv(RUNTIME_ENV, raising=False)
+    window = make_window(tmp_path / "settings.ini")
+    _open(qtbot, window, SOFT_CASE, tmp_path, "soft-tissue")
+    r = window.reading
+    assert type(r.bundle).__name__ == "OnnxBundle"
+    partials: list[Any] = []
+    r.session.partialResult.connect(partials.append)
+    with qtbot.waitSignal(r.analysis.stallMeasured, timeout=30000) as sig:
+        r.analyse()
+    assert partials and partials[0].partial.done == ("DLM-1",)
+    assert set(sig.args[0].result.probabilities) == {"DLM-1", "SM-1", "SM-2", "SM-3", "SM-4", "SM-5"}
+    assert r.results.state == "result" and r.results.partial is None
+
+
+@pytest.mark.slow
+def test_progressive_bench_reports_ours_and_the_baseline_of_the_same_run() -> None:
+    from ultrasound_reader.gui.analysis_bench import progressive
+
+    out = progressive(quick=True)
+    ours, base = out["ours"], out["baseline"]
+    # The baseline shows nothing before the end; ours shows the first output before its cascade ends.
+    assert base["first_output_shown_s"] == base["cascade_shown_s"]
+    assert 0 < ours["first_output_shown_s"] < ours["cascade_shown_s"]
+    assert out["first_output_ratio_vs_baseline"] == pytest.approx(
+        ours["first_output_shown_s"] / base["first_output_shown_s"], rel=0.02)
+    assert set(out["ours_meets_targets"]) == {"first_output", "cascade", "stall"}
