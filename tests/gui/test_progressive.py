@@ -180,3 +180,38 @@ def test_progressive_bench_reports_ours_and_the_baseline_of_the_same_run() -> No
     assert out["first_output_ratio_vs_baseline"] == pytest.approx(
         ours["first_output_shown_s"] / base["first_output_shown_s"], rel=0.02)
     assert set(out["ours_meets_targets"]) == {"first_output", "cascade", "stall"}
+
+
+def test_panel_fll_partials_wait_for_the_deciding_model_and_a_cancel_brings_back_the_last_result(
+        qtbot, tiny_models: Path) -> None:  # noqa: ANN001
+    """The panel alone, on real partials of the demo liver case: L, then LB; LBC decides."""
+    from ultrasound_reader.ai import Analyzer, load_bundle
+    from ultrasound_reader.case import Case
+    from ultrasound_reader.gui.results_panel import ResultsPanel
+
+    bundle = load_bundle(tiny_models / "liver-fll-demo")
+    partials: list[Any] = []
+    final = Analyzer(bundle, threads=1).run(Case.load(LIVER_CASE), partial=partials.append)
+    assert [p.done for p in partials] == [("L",), ("L", "LB")] and final.decision_model == "LBC"
+    panel = ResultsPanel()
+    qtbot.addWidget(panel)
+    panel.resize(420, 700)
+    panel.show()
+    panel.set_result(final, bundle.manifest)  # an earlier analysis on screen
+    panel.set_stale(True)
+    panel.set_running(0.1, "Model^L")
+    panel.set_partial(partials[0], bundle.manifest)
+    assert panel.decision.text() == "Decision pending"
+    assert panel.decision_detail.text() == "Model^LBC decides once computed"
+    assert panel.rows["L"][2].text() == f"{final.probabilities['L']:.3f}"
+    assert (panel.rows["LB"][2].text(), panel.rows["LBC"][2].text()) == ("computing…", "waiting")
+    assert "1 of 3 models — computing Model^LB…" in panel.status.text() and not panel.dimmed
+    panel.set_running(0.6, "Model^LB")  # progress keeps the count of models in the status line
+    assert "1 of 3 models — computing Model^LB…" in panel.status.text()
+    panel.set_partial(partials[1], bundle.manifest)
+    assert panel.rows["LB"][2].text() == f"{final.probabilities['LB']:.3f}"
+    assert panel.rows["LBC"][2].text() == "computing…" and "2 of 3 models" in panel.status.text()
+    panel.set_cancelled()  # no new result: the earlier one comes back, still stale (greyed)
+    assert panel.partial is None and panel.result is final and panel.stale and panel.dimmed
+    assert panel.rows["LBC"][2].text() == f"{final.probabilities['LBC']:.3f}"
+    assert "computing" not in panel.visible_text()

@@ -312,6 +312,7 @@ class ResultsPanel(QWidget):
         else:
             self.set_result(result, manifest, labels)
             self.stale = stale
+
     def set_cancelled(self, reason: str = "Analysis cancelled") -> None:
         """No new result; ``reason`` says why (the user cancelled, the ROIs changed meanwhile...)."""
         self._drop_partial()
