@@ -163,7 +163,8 @@ def test_a_bundle_with_onnx_graphs_runs_on_onnx_runtime_progressively(qtbot, mak
     r.session.partialResult.connect(partials.append)
     with qtbot.waitSignal(r.analysis.stallMeasured, timeout=30000) as sig:
         r.analyse()
-    assert partials and partials[0].partial.done == ("DLM-1",)
+    # DLM-1 first (partials that queue up while the GUI thread is busy are coalesced: some may be skipped).
+    assert partials and partials[0].partial.done[0] == "DLM-1" and len(partials[-1].partial.done) < 6
     assert set(sig.args[0].result.probabilities) == {"DLM-1", "SM-1", "SM-2", "SM-3", "SM-4", "SM-5"}
     assert r.results.state == "result" and r.results.partial is None
 
