@@ -207,6 +207,10 @@ def test_panel_fll_partials_wait_for_the_deciding_model_and_a_cancel_brings_back
     assert panel.rows["L"][2].text() == f"{final.probabilities['L']:.3f}"
     assert (panel.rows["LB"][2].text(), panel.rows["LBC"][2].text()) == ("computing…", "waiting")
     assert "1 of 3 models — computing Model^LB…" in panel.status.text() and not panel.dimmed
+    folder = os.environ.get("UR_WORKFLOW_SHOTS")
+    if folder:
+        qtbot.wait(50)  # widgets added to the layout show on the next event-loop turn
+        panel.grab().save(str(Path(folder) / "progressive_fll_after_L.png"))
     panel.set_running(0.6, "Model^LB")  # progress keeps the count of models in the status line
     assert "1 of 3 models — computing Model^LB…" in panel.status.text()
     panel.set_partial(partials[1], bundle.manifest)

@@ -43,6 +43,9 @@ if TYPE_CHECKING:  # the ai package loads with the bundle, off the GUI thread
     from ultrasound_reader.ai.context import PartialResult
 
 # torch's intra-op threads for an analysis: leave a core to the GUI thread (torch's setting is process-wide).
+# An ONNX bundle gets the same count when it loads (bundles.load_bundle_job). Measured on 2 cores (bench
+# viewer, analysis/progressive): 1 thread beat 2 for the whole cascade and the stall whenever the
+# machine had other load, for torch and ONNX Runtime alike.
 ANALYSIS_THREADS = max(1, min(4, (os.cpu_count() or 2) - 1))
 # The stall meter runs on this long after a result is delivered: showing it (results, maps,
 # thumbnails, the repaint) is part of what the reader waits for.
