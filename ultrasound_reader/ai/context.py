@@ -2,8 +2,9 @@
 
 :class:`RunContext` carries the case, bundle, frames, progress, cancellation, timings
 and warnings of one run, and hands out partial results as each output is computed
-(:class:`PartialResult`, through ``RunContext.partial``); :func:`decide`, :func:`lesion_size` and :func:`looks_cystic`
-are the steps both pipelines (fll.py, soft_tissue.py) take. The dispatcher
+(:class:`PartialResult`, through ``RunContext.partial``); :func:`decide`,
+:func:`lesion_size` and :func:`looks_cystic` are the steps both pipelines (fll.py,
+soft_tissue.py) take. The dispatcher
 (analyzer.py) imports the pipelines through its task table; the pipelines import
 this module, never the dispatcher.
 """
