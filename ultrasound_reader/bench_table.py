@@ -91,7 +91,7 @@ def _pacs_rows() -> list[Row]:
 def _progressive_rows(prefix: str) -> list[Row]:
     """Progressive soft-tissue results (gui/analysis_bench.progressive) vs everything shown at the end."""
     base = "torch, window's threads, everything shown at the end"
-    net = "soft tissue, 6 ConvNeXt-T models × 2 images at 470×280 (--quick: a smaller ConvNeXt)"
+    net = "soft tissue, 6 ConvNeXt-T models × 2 images at 470×280"
     return [Row(f"{net}: {what}", unit, _key(f"{prefix}/ours/{key}"), _key(f"{prefix}/baseline/{key}"), base)
             for what, unit, key in (("Analyse to first output on screen", "s", "first_output_shown_s"),
                                     ("Analyse to whole cascade on screen", "s", "cascade_shown_s"),
