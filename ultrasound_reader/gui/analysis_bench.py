@@ -218,7 +218,8 @@ def progressive(quick: bool = False) -> dict[str, Any]:
                         and not window.runner.busy)
             r.cam.toggle.setChecked(True)
             default_runtime = runtime_for_bundle(folder)
-            loaded: dict[tuple[str, int], Any] = {}
+            # What the window loaded itself (bundles.load_bundle_job) is ours.
+            loaded: dict[tuple[str, int], Any] = {(default_runtime, ANALYSIS_THREADS): r.bundle}
 
             def bundle(runtime: str, threads: int) -> Any:
                 if (runtime, threads) not in loaded:
