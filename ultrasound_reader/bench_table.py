@@ -88,6 +88,16 @@ def _pacs_rows() -> list[Row]:
             for route, key in (("DIMSE C-GET", "c-get"), ("DIMSE C-MOVE", "c-move"), ("DICOMweb", "dicomweb"))]
 
 
+def _progressive_rows(prefix: str) -> list[Row]:
+    """Progressive soft-tissue results (gui/analysis_bench.progressive) vs everything shown at the end."""
+    base = "torch, window's threads, everything shown at the end"
+    net = "soft tissue, 6 ConvNeXt-T models × 2 images at 470×280"
+    return [Row(f"{net}: {what}", unit, _key(f"{prefix}/ours/{key}"), _key(f"{prefix}/baseline/{key}"), base)
+            for what, unit, key in (("Analyse to first output on screen", "s", "first_output_shown_s"),
+                                    ("Analyse to whole cascade on screen", "s", "cascade_shown_s"),
+                                    ("longest GUI stall during the analysis", "ms", "longest_stall_ms"))]
+
+
 # suite -> its rows (a callable when the rows depend on what the suite reported)
 ROWS: dict[str, list[Row] | Callable[[Mapping[str, Any]], list[Row]]] = {
     "startup": [
@@ -111,7 +121,8 @@ ROWS: dict[str, list[Row] | Callable[[Mapping[str, Any]], list[Row]]] = {
             _key("libraries_s"), _key("bare_window_s"), "bare PySide6 `QMainWindow` on screen"),
     ],
     "dicom": _cine_rows("dicom", "open_to_first_frame_ms", "stepping_fps", "decode"),
-    "viewer": _cine_rows("viewer", "open_to_first_frame_drawn_ms", "stepping_drawn_fps", "viewer, drawn"),
+    "viewer": _cine_rows("viewer", "open_to_first_frame_drawn_ms", "stepping_drawn_fps", "viewer, drawn")
+    + _progressive_rows("analysis/progressive"),
     "ai": _ai_rows,
     "stats": [Row("DeLong AUC variance, n = 10,000", "s", _key("fast_delong_s"), _key("naive_on2_s"),
                   "naive O(n²) DeLong")],

@@ -6,6 +6,9 @@ soft_tissue.py) through the task table ``PIPELINES``; what the pipelines share l
 in context.py. It reports progress through a callback, stops between steps when
 the cancel token is set (raising CancelledError: a cancelled run has no result), and
 stamps the result with the request id so a late result never lands on another case.
+With ``partial``, the pipeline hands out each output as it is computed (FLL: L, LB;
+soft tissue: DLM-1, SM-1 … SM-4) as a :class:`~.context.PartialResult`, stamped with
+the same request id; the final result is the same with or without it.
 
 Bad input raises UserError before anything is computed; an output that could not be
 computed (LBC without clinical factors, LB without a background ROI) leaves the
@@ -23,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ultrasound_reader.ai.bundle import Bundle, load_bundle
-from ultrasound_reader.ai.context import FrameSource, Progress, RunContext, _CineFrames
+from ultrasound_reader.ai.context import FrameSource, Partial, Progress, RunContext, _CineFrames
 from ultrasound_reader.case import AnalysisResult, Case
 from ultrasound_reader.errors import UserError
 
@@ -73,8 +76,10 @@ class Analyzer:
         self.cam_method = cam_method
 
     def run(self, case: Case, progress: Progress | None = None, cancel: Any = None,
-            request_id: str | None = None, frame_source: FrameSource | None = None) -> AnalysisResult:
-        """Analyse ``case``. ``frame_source(image, frame) -> (pixels, calibration)`` overrides file reading."""
+            request_id: str | None = None, frame_source: FrameSource | None = None,
+            partial: Partial | None = None) -> AnalysisResult:
+        """Analyse ``case``. ``frame_source(image, frame) -> (pixels, calibration)`` overrides file reading;
+        ``partial(PartialResult)`` receives the outputs so far as each is computed (same thread)."""
         t0 = time.perf_counter()
         b = self.bundle
         if case.task != b.task:
@@ -85,9 +90,10 @@ class Analyzer:
             import torch
 
             torch.set_num_threads(int(self.threads))
+        request_id = request_id or uuid.uuid4().hex
         with ExitStack() as stack:
             ctx = RunContext(case, b, progress, cancel, frame_source or _CineFrames(case, stack),
-                             cam=self.cam, cam_method=self.cam_method)
+                             cam=self.cam, cam_method=self.cam_method, partial=partial, request_id=request_id)
             ctx.step(0.0, "checking the case")
             if self.runtime == "onnx":
                 from ultrasound_reader.ai.onnx_runtime import PIPELINES as ONNX_PIPELINES
@@ -97,7 +103,7 @@ class Analyzer:
                 result = ONNX_PIPELINES[b.task](ctx)
             else:
                 result = pipeline_for(b.task)(ctx)
-        result.request_id = request_id or uuid.uuid4().hex
+        result.request_id = request_id
         result.warnings = ctx.warnings
         result.timings = ctx.timings | {"total_s": round(time.perf_counter() - t0, 6)}
         if progress is not None:

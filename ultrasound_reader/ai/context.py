@@ -1,8 +1,10 @@
 """What every analysis pipeline shares: the run context and the steps common to both tasks.
 
 :class:`RunContext` carries the case, bundle, frames, progress, cancellation, timings
-and warnings of one run; :func:`decide`, :func:`lesion_size` and :func:`looks_cystic`
-are the steps both pipelines (fll.py, soft_tissue.py) take. The dispatcher
+and warnings of one run, and hands out partial results as each output is computed
+(:class:`PartialResult`, through ``RunContext.partial``); :func:`decide`,
+:func:`lesion_size` and :func:`looks_cystic` are the steps both pipelines (fll.py,
+soft_tissue.py) take. The dispatcher
 (analyzer.py) imports the pipelines through its task table; the pipelines import
 this module, never the dispatcher.
 """
@@ -19,7 +21,7 @@ import numpy as np
 
 from ultrasound_reader.ai.bundle import Bundle
 from ultrasound_reader.ai.preprocess import check_roi
-from ultrasound_reader.case import Case, Roi, size_band
+from ultrasound_reader.case import AnalysisResult, Case, Roi, size_band
 from ultrasound_reader.case_rules import roi_size
 from ultrasound_reader.errors import CancelledError, UserError, is_cancelled
 
@@ -29,6 +31,33 @@ FrameSource = Callable[[int, int], tuple[np.ndarray, Any]]  # (image, frame) -> 
 EDGE_TOLERANCE_PX = 0.5  # an ROI may reach half a pixel past the outer pixel edges (rounding)
 CYSTIC_RATIO = 0.35  # lesion-core mean below this fraction of the surrounding tissue's ...
 CYSTIC_CV = 0.35  # ... and a homogeneous core (std/mean of the surround below this): anechoic
+
+
+@dataclass
+class PartialResult:
+    """The outputs of a run so far (``result.complete`` is False) and those still to come, in order.
+
+    FLL: L, then LB, then LBC; soft tissue: DLM-1, then SM-1 … SM-5. ``result`` carries the
+    probabilities, per-image scores and Grad-CAMs computed so far; its decision is set only
+    once no output still to come could decide instead (soft tissue: DLM-1 decides; FLL: the
+    first of LBC, LB, L computed), and the benign subtype only with the final result.
+    """
+
+    result: AnalysisResult
+    done: tuple[str, ...]
+    remaining: tuple[str, ...]
+
+    @property
+    def total(self) -> int:
+        return len(self.done) + len(self.remaining)
+
+    @property
+    def computing(self) -> str | None:
+        """The output being computed now (the next to come), None when none remains."""
+        return self.remaining[0] if self.remaining else None
+
+
+Partial = Callable[[PartialResult], None]
 
 
 @dataclass
@@ -42,6 +71,8 @@ class RunContext:
     frame_source: FrameSource
     cam: bool = True
     cam_method: str = "gradcam"
+    partial: Partial | None = None  # called with each partial result (on the thread that runs the pipeline)
+    request_id: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     _t: float = field(default_factory=time.perf_counter)
@@ -60,6 +91,21 @@ class RunContext:
     def warn(self, message: str) -> None:
         if message not in self.warnings:
             self.warnings.append(message)
+
+    def emit_partial(self, done: list[str], remaining: list[str], make: Callable[[], AnalysisResult]) -> None:
+        """Hand the outputs so far to ``partial`` (if any): ``make()`` builds them, only when asked for.
+
+        Nothing is handed out once the run is cancelled or when nothing remains (the final
+        result follows at once); the final result does not depend on this call.
+        """
+        if self.partial is None or not remaining or is_cancelled(self.cancel):
+            return
+        result = make()
+        result.complete = False
+        result.request_id = self.request_id
+        result.warnings = list(self.warnings)
+        result.timings = dict(self.timings)
+        self.partial(PartialResult(result, tuple(done), tuple(remaining)))
 
     def frame_of(self, roi: Roi) -> tuple[np.ndarray, Any]:
         """The frame an ROI was drawn on, after checking the ROI lies on it, wholly."""
@@ -159,10 +205,17 @@ def lesion_size(ctx: RunContext, rois: list[Roi]) -> tuple[float | None, str | N
     return round(cm, 3), size_band(cm)
 
 
-def decide(ctx: RunContext, probs: dict[str, float]) -> tuple[str | None, float | None, str | None]:
-    """(decision model, cut-off, decision) from the first computable decision model."""
+def decide(ctx: RunContext, probs: dict[str, float],
+           pending: tuple[str, ...] | list[str] = ()) -> tuple[str | None, float | None, str | None]:
+    """(decision model, cut-off, decision) from the first computable decision model.
+
+    ``pending``: outputs still to be computed (a partial result); a decision model listed
+    before them cannot decide yet, so (None, None, None) until they are in.
+    """
     m = ctx.bundle.manifest
     for name in m["decision_models"]:
+        if name in pending:
+            return None, None, None
         if name in probs:
             cut = float(m["thresholds"][name]["value"])
             return name, cut, "malignant" if probs[name] >= cut else "benign"

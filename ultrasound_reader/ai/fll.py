@@ -9,6 +9,9 @@
   probability with clinical factors; missing factors leave it uncomputed (never
   imputed) while L and LB are still shown.
 
+Each output is handed out as it is computed (``partial_result``, RunContext.emit_partial):
+L (with its maps), then LB, then the final result with LBC.
+
 Grad-CAMs: "L" on each lesion ROI; "LB" on each lesion ROI (lesion branch) and on
 each background ROI (background branch, for the mean fused output of the pairs it
 is in); "LB-type" on each background ROI for its predicted type. LBC is a monotone
@@ -63,6 +66,26 @@ def _sigmoid(t: torch.Tensor) -> list[float]:
     return [float(v) for v in torch.sigmoid(t)]
 
 
+def pending_outputs(ctx: RunContext, have_lb: bool, done: str) -> list[str]:
+    """The outputs still to come after ``done`` (L or LB): LB with a background ROI, LBC with a fusion."""
+    order = ["L", *(["LB", *(["LBC"] if ctx.bundle.fusion else [])] if have_lb else [])]
+    return order[order.index(done) + 1:]
+
+
+def partial_result(ctx: RunContext, probs: dict[str, float], per_image: list[dict[str, Any]], cams: list[Any],
+                   remaining: list[str], lb_type: str | None = None,
+                   lb_type_probs: dict[str, float] | None = None) -> AnalysisResult:
+    """The outputs so far (copies); no decision while a decision model listed before them is to come."""
+    case, b = ctx.case, ctx.bundle
+    model, cut, decision = decide(ctx, probs, remaining)
+    return AnalysisResult(
+        case_id=case.case_id, task=case.task, bundle_name=b.name, bundle_version=b.version,
+        probabilities=dict(probs), cutoff=cut, decision_model=model, decision=decision,
+        per_image=[dict(row) for row in per_image], complete=False, cams=list(cams), lb_type=lb_type,
+        lb_type_probabilities=dict(lb_type_probs or {}),
+        model_labels={k: v for k, v in LABELS.items() if k in probs} | {"LB-type": "liver background type"})
+
+
 def run_fll(ctx: RunContext) -> AnalysisResult:
     import torch
 
@@ -89,16 +112,10 @@ def run_fll(ctx: RunContext) -> AnalysisResult:
     ctx.lap("preprocess_s")
 
     L, LB = b.models["L"], b.models["LB"]
+    have_lb = bool(backgrounds)
     ctx.step(0.3, "Model^L")
     fmap_l = trunk_forward(L.trunk, crops_l)
-    have_lb = bool(backgrounds)
-    if have_lb:
-        ctx.step(0.45, "Model^LB")
-        fmap_ll = trunk_forward(LB.lesion.trunk, crops_l)
-        fmap_b = trunk_forward(LB.background, crops_b)
     ctx.lap("forward_s")
-
-    ctx.step(0.65, "heads and Grad-CAM")
     out_l, (g_l,) = head_gradients(lambda p: L.head(p)[:, 0], [pooled(fmap_l)])
     probs: dict[str, float] = {}
     p_l = _sigmoid(out_l)
@@ -107,8 +124,15 @@ def run_fll(ctx: RunContext) -> AnalysisResult:
     per_image: list[dict[str, Any]] = [
         {"roi_id": r.id, "kind": "lesion", "image": r.image, "frame": r.frame, "box": list(c.box), "L": p}
         for r, c, p in zip(lesions, crops_l, p_l)]
+    ctx.lap("cam_s")
+    rest = pending_outputs(ctx, have_lb, "L")
+    ctx.emit_partial(["L"], rest, lambda: partial_result(ctx, probs, per_image, cams, rest))
     lb_type, lb_type_probs = None, {}
     if have_lb:
+        ctx.step(0.55, "Model^LB")
+        fmap_ll = trunk_forward(LB.lesion.trunk, crops_l)
+        fmap_b = trunk_forward(LB.background, crops_b)
+        ctx.lap("forward_s")
         pair = pair_backgrounds(lesions, backgrounds)
         pb = pooled(fmap_b)
         out_lb, (g_ll, g_pair) = head_gradients(LB.fuse, [pooled(fmap_ll), pb[pair]])
@@ -138,9 +162,12 @@ def run_fll(ctx: RunContext) -> AnalysisResult:
             cams += cam_maps(fmap_ll, g_ll, crops_l, lesions, "LB", ctx.cam_method)
             cams += cam_maps(fmap_b, g_b, crops_b, backgrounds, "LB", ctx.cam_method)
             cams += cam_maps(fmap_b, g_t, crops_b, backgrounds, "LB-type", ctx.cam_method)
+        ctx.lap("cam_s")
+        rest = pending_outputs(ctx, have_lb, "LB")
+        ctx.emit_partial(["L", "LB"], rest, lambda: partial_result(ctx, probs, per_image, cams, rest,
+                                                                   lb_type, lb_type_probs))
     else:
         ctx.warn("no liver-background ROI: Model^LB and Model^LBC not computed (Model^L shown)")
-    ctx.lap("cam_s")
 
     ctx.step(0.85, "fusion and size")
     complete = have_lb

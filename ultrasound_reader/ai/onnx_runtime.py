@@ -18,7 +18,9 @@ carry no ONNX files: they are signed by the trust helper's demo key and re-signi
 them here would race that work; the frozen build exports and signs its own copy.
 
 Runtime choice (``choose_runtime``): ``ULTRASOUND_READER_RUNTIME`` = ``torch`` /
-``onnx`` / ``auto`` (default: torch when importable, else onnxruntime).
+``onnx`` / ``auto`` (default: torch when importable, else onnxruntime). The reading
+window asks ``runtime_for_bundle``: in ``auto``, a bundle that carries a graph for
+every trunk runs on ONNX Runtime when it is importable (faster, and torch need not load).
 """
 
 from __future__ import annotations
@@ -59,6 +61,33 @@ def choose_runtime(requested: str | None = None) -> str:
         except ImportError:  # an import hook (or a frozen app) that refuses torch
             return "onnx"
     return want
+
+
+def has_onnx_graphs(manifest: dict[str, Any]) -> bool:
+    """Whether the manifest lists an ONNX graph for every trunk of every model."""
+    files = manifest.get("files") or {}
+    models = manifest.get("models") or {}
+    return bool(models) and all(f in files for name in models
+                                for f in trunk_files(str(manifest.get("task")), name).values())
+
+
+def runtime_for_bundle(folder: str | Path, requested: str | None = None) -> str:
+    """The runtime to analyse the bundle in ``folder`` with: an explicit request (or $ULTRASOUND_READER_RUNTIME)
+    wins; in ``auto``, ONNX Runtime when the bundle has its graphs and onnxruntime is importable, else
+    :func:`choose_runtime`. Reads only the manifest (the loader verifies it)."""
+    import json
+
+    want = (requested or os.environ.get(RUNTIME_ENV) or "auto").strip().lower()
+    if want != "auto":
+        return choose_runtime(requested)
+    try:
+        manifest = json.loads((Path(folder) / "manifest.json").read_text(encoding="utf-8"))
+        graphs = isinstance(manifest, dict) and has_onnx_graphs(manifest)
+    except (OSError, ValueError):
+        graphs = False
+    if graphs and importlib.util.find_spec("onnxruntime") is not None:
+        return "onnx"
+    return choose_runtime(requested)
 
 
 def trunk_files(task: str, name: str) -> dict[str, str]:
@@ -280,15 +309,10 @@ def run_fll_onnx(ctx: RunContext) -> AnalysisResult:
                      "the intended use")
     ctx.lap("preprocess_s")
     L, LB = b.models["L"], b.models["LB"]
+    have_lb = bool(backgrounds)
     ctx.step(0.3, "Model^L")
     fmap_l = L.fmap("trunk", crops_l)
-    have_lb = bool(backgrounds)
-    if have_lb:
-        ctx.step(0.45, "Model^LB")
-        fmap_ll = LB.fmap("lesion", crops_l)
-        fmap_b = LB.fmap("background", crops_b)
     ctx.lap("forward_s")
-    ctx.step(0.65, "heads and Grad-CAM")
     W, c = bn_linear(L.params, "head")
     pl = fmap_l.astype(np.float64).mean(axis=(2, 3))
     out_l = pl @ W[0] + c[0]
@@ -300,8 +324,15 @@ def run_fll_onnx(ctx: RunContext) -> AnalysisResult:
     per_image: list[dict[str, Any]] = [
         {"roi_id": r.id, "kind": "lesion", "image": r.image, "frame": r.frame, "box": list(cr.box), "L": p}
         for r, cr, p in zip(lesions, crops_l, p_l)]
+    ctx.lap("cam_s")
+    rest = fll.pending_outputs(ctx, have_lb, "L")
+    ctx.emit_partial(["L"], rest, lambda: fll.partial_result(ctx, probs, per_image, cams, rest))
     lb_type, lb_type_probs = None, {}
     if have_lb:
+        ctx.step(0.55, "Model^LB")
+        fmap_ll = LB.fmap("lesion", crops_l)
+        fmap_b = LB.fmap("background", crops_b)
+        ctx.lap("forward_s")
         pair = fll.pair_backgrounds(lesions, backgrounds)
         pb = fmap_b.astype(np.float64).mean(axis=(2, 3))
         pll = fmap_ll.astype(np.float64).mean(axis=(2, 3))
@@ -336,9 +367,12 @@ def run_fll_onnx(ctx: RunContext) -> AnalysisResult:
             cams += cam_maps_np(fmap_ll, g_ll, crops_l, lesions, "LB", ctx.cam_method)
             cams += cam_maps_np(fmap_b, g_b, crops_b, backgrounds, "LB", ctx.cam_method)
             cams += cam_maps_np(fmap_b, g_t, crops_b, backgrounds, "LB-type", ctx.cam_method)
+        ctx.lap("cam_s")
+        rest = fll.pending_outputs(ctx, have_lb, "LB")
+        ctx.emit_partial(["L", "LB"], rest, lambda: fll.partial_result(ctx, probs, per_image, cams, rest,
+                                                                       lb_type, lb_type_probs))
     else:
         ctx.warn("no liver-background ROI: Model^LB and Model^LBC not computed (Model^L shown)")
-    ctx.lap("cam_s")
     ctx.step(0.85, "fusion and size")
     from ultrasound_reader.ai import fusion as _fusion
 
@@ -406,6 +440,9 @@ def run_soft_tissue_onnx(ctx: RunContext) -> AnalysisResult:
         if ctx.cam:
             cams += cam_maps_np(fmap, g, crops, rois, name, ctx.cam_method)
         ctx.lap("cam_s")
+        rest = list(SOFT_TISSUE_MODELS[k + 1:])
+        ctx.emit_partial(list(SOFT_TISSUE_MODELS[:k + 1]), rest,
+                         lambda: st.partial_result(ctx, probs, per_image, cams, rest))
     ctx.step(0.95, "cascade")
     model, cut, decision = decide(ctx, probs)
     subtypes = arch["subtypes"]
@@ -418,7 +455,7 @@ def run_soft_tissue_onnx(ctx: RunContext) -> AnalysisResult:
         case_id=case.case_id, task=case.task, bundle_name=b.name, bundle_version=b.version,
         probabilities=probs, cutoff=cut, decision_model=model, decision=decision, subtype=subtype,
         per_image=per_image, lesion_size_cm=size_cm, size_band=band, complete=True, cams=cams,
-        model_labels={"DLM-1": "DLM-1 benign vs malignant"} | {n: f"{n} {subtypes[n]}" for n in subtypes},
+        model_labels=st.model_labels(subtypes),
     )
 
 

@@ -7,6 +7,8 @@ image role weighted equally; ``mean_logit``: sigmoid of the mean logit). Cascade
 DLM-1 at its cut-off decides benign vs malignant; when benign, the benign subtype is
 the highest-scoring SM. All six scores are always computed and reported, with a
 Grad-CAM for every model on every image (the maps explain each model's own output).
+Each model's scores and maps are handed out as they are computed (``partial_result``,
+RunContext.emit_partial): DLM-1 first, which already decides benign vs malignant.
 """
 
 from __future__ import annotations
@@ -56,6 +58,22 @@ def _combine(how: str, logits: torch.Tensor, roles: list[str]) -> float:
     return sum(float(p[[i for i, r in enumerate(roles) if r == g]].mean()) for g in groups) / len(groups)
 
 
+def model_labels(subtypes: dict[str, str]) -> dict[str, str]:
+    return {"DLM-1": "DLM-1 benign vs malignant"} | {n: f"{n} {subtypes[n]}" for n in subtypes}
+
+
+def partial_result(ctx: RunContext, probs: dict[str, float], per_image: list[dict[str, Any]], cams: list[Any],
+                   remaining: list[str]) -> AnalysisResult:
+    """The outputs so far (copies: the pipeline goes on filling its own); no subtype before SM-5."""
+    case, b = ctx.case, ctx.bundle
+    model, cut, decision = decide(ctx, probs, remaining)
+    return AnalysisResult(
+        case_id=case.case_id, task=case.task, bundle_name=b.name, bundle_version=b.version,
+        probabilities=dict(probs), cutoff=cut, decision_model=model, decision=decision,
+        per_image=[dict(row) for row in per_image], complete=False, cams=list(cams),
+        model_labels=model_labels(b.manifest["architecture"]["subtypes"]))
+
+
 def run_soft_tissue(ctx: RunContext) -> AnalysisResult:
     import torch
 
@@ -93,6 +111,9 @@ def run_soft_tissue(ctx: RunContext) -> AnalysisResult:
         if ctx.cam:
             cams += cam_maps(fmap, g, crops, rois, name, ctx.cam_method)
         ctx.lap("cam_s")
+        rest = list(SOFT_TISSUE_MODELS[k + 1:])
+        ctx.emit_partial(list(SOFT_TISSUE_MODELS[:k + 1]), rest,
+                         lambda: partial_result(ctx, probs, per_image, cams, rest))
 
     ctx.step(0.95, "cascade")
     model, cut, decision = decide(ctx, probs)
@@ -107,5 +128,5 @@ def run_soft_tissue(ctx: RunContext) -> AnalysisResult:
         case_id=case.case_id, task=case.task, bundle_name=b.name, bundle_version=b.version,
         probabilities=probs, cutoff=cut, decision_model=model, decision=decision, subtype=subtype,
         per_image=per_image, lesion_size_cm=size_cm, size_band=band, complete=True, cams=cams,
-        model_labels={"DLM-1": "DLM-1 benign vs malignant"} | {n: f"{n} {subtypes[n]}" for n in subtypes},
+        model_labels=model_labels(subtypes),
     )

@@ -13,6 +13,15 @@ from Analyse until shortly after the result is on screen:
   own noise), and ``blocking_analysis_ms``, the same analysis run on the GUI thread
   (the stall a window without a worker would have); ``stall_pct_of_blocking`` relates
   the two.
+
+``progressive`` (:func:`progressive`): progressive results with the paper's soft-tissue
+network, ConvNeXt-T at 470x280 (6 models x 2 images; random weights, ONNX graphs
+exported from them) on the demo soft-tissue case: from Analyse to the first output
+on screen, to the whole cascade on screen, and the longest stall, for each runtime
+(torch eager, ONNX Runtime) and thread count, beside the baseline measured in the
+same run: today's behaviour, torch with the window's thread count, everything shown
+at the end. ``ours`` is what the window does by default (runtime_for_bundle,
+ANALYSIS_THREADS); the ratios are ours / baseline.
 """
 
 from __future__ import annotations
@@ -25,6 +34,10 @@ from pathlib import Path
 from typing import Any
 
 CASE = Path("demo") / "liver" / "liver-s136-0000"
+SOFT_CASE = Path("demo") / "soft-tissue" / "soft-s136-0000"
+FIRST_TARGET_S = 0.5
+CASCADE_TARGET_S = 2.0
+STALL_TARGET_MS = 50.0
 
 
 def _loop_until(condition: Any, timeout_s: float = 120.0) -> None:
@@ -45,6 +58,13 @@ def _loop_until(condition: Any, timeout_s: float = 120.0) -> None:
 
 
 def run(quick: bool = False) -> dict[str, Any]:
+    """The stalls on the demo liver case, and ``progressive`` (see the module docstring)."""
+    out = stalls(quick)
+    out["progressive"] = progressive(quick)
+    return out
+
+
+def stalls(quick: bool = False) -> dict[str, Any]:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
 
@@ -128,3 +148,137 @@ def run(quick: bool = False) -> dict[str, Any]:
                 os.environ.pop("ULTRASOUND_READER_MODELS", None)
             else:
                 os.environ["ULTRASOUND_READER_MODELS"] = saved_env
+
+
+def _timed_analysis(window: Any) -> dict[str, float]:
+    """One analysis from Analyse: seconds to the first output shown, to the final result shown, longest stall."""
+    r = window.reading
+    t0 = time.perf_counter()
+    marks: dict[str, float] = {}
+    measured: list[Any] = []
+
+    def on_partial(_p: Any) -> None:  # connected after the panel's slot: the partial is on screen
+        marks.setdefault("first_s", time.perf_counter() - t0)
+
+    def on_finished(_run: Any) -> None:
+        marks["final_s"] = time.perf_counter() - t0
+        marks.setdefault("first_s", marks["final_s"])  # nothing shown before the end (the baseline)
+
+    r.session.partialResult.connect(on_partial)
+    r.analysis.finished.connect(on_finished)
+    r.analysis.stallMeasured.connect(measured.append)
+    try:
+        r.analyse()
+        _loop_until(lambda: bool(measured))
+    finally:
+        r.session.partialResult.disconnect(on_partial)
+        r.analysis.finished.disconnect(on_finished)
+        r.analysis.stallMeasured.disconnect(measured.append)
+    return {"first_s": marks["first_s"], "final_s": marks["final_s"], "stall_ms": measured[0].longest_stall_ms}
+
+
+def progressive(quick: bool = False) -> dict[str, Any]:
+    """Progressive results vs everything at the end, ConvNeXt-T at 470x280 (``--quick``: ours and the baseline only)."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QSettings
+
+    from ultrasound_reader.ai.bundle import load_bundle, make_random_bundle
+    from ultrasound_reader.ai.onnx_runtime import export_onnx, load_onnx_bundle, runtime_for_bundle
+    from ultrasound_reader.gui.analysis import ANALYSIS_THREADS
+    from ultrasound_reader.gui.app import application
+    from ultrasound_reader.gui.main_window import MainWindow
+    from ultrasound_reader.paths import resources_dir
+
+    case_dir = resources_dir() / SOFT_CASE
+    if not (case_dir / "case.json").is_file():
+        return {"skipped": f"no demo case at {case_dir}"}
+    try:
+        import onnxruntime  # noqa: F401
+        have_ort = True
+    except ImportError:
+        have_ort = False
+    variant = "tiny"  # the paper's network even in --quick, which runs only the baseline and ours, once each
+    repeats = 1 if quick else 3
+    app = application()
+    saved_env = os.environ.get("ULTRASOUND_READER_MODELS")
+    with tempfile.TemporaryDirectory(prefix="progressive-bench-") as tmp:
+        folder = make_random_bundle(Path(tmp) / "models" / "soft-tissue-bench", "soft-tissue", small=False,
+                                    variant=variant, seed=3)
+        if have_ort:
+            export_onnx(folder)  # unsigned copy: the bench measures speed, not trust
+        os.environ["ULTRASOUND_READER_MODELS"] = str(Path(tmp) / "models")
+        window = MainWindow(QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat))
+        window.case_ctl.ask_unsaved = lambda _m: "discard"
+        window.resize(1600, 1000)
+        window.show()
+        r = window.reading
+        try:
+            window.open_paths([case_dir])
+            _loop_until(lambda: r.bundle is not None and not r.busy and window.cine is not None
+                        and not window.runner.busy)
+            r.cam.toggle.setChecked(True)
+            default_runtime = runtime_for_bundle(folder)
+            # What the window loaded itself (bundles.load_bundle_job) is ours.
+            loaded: dict[tuple[str, int], Any] = {(default_runtime, ANALYSIS_THREADS): r.bundle}
+
+            def bundle(runtime: str, threads: int) -> Any:
+                if (runtime, threads) not in loaded:
+                    loaded[(runtime, threads)] = load_bundle(folder, require_signed=False) if runtime == "torch" \
+                        else load_onnx_bundle(folder, threads=threads, require_signed=False)
+                return loaded[(runtime, threads)]
+
+            # (name, runtime, threads, progressive); the baseline is today's window: torch, everything at the end.
+            # Ours first: its first analysis is the window's first (first-time costs on the GUI thread included).
+            configs = [("ours", default_runtime, ANALYSIS_THREADS, True),
+                       ("baseline", "torch", ANALYSIS_THREADS, False)]
+            if not quick:
+                configs += [(f"{rt}_{n}_thread{'s' if n > 1 else ''}_progressive", rt, n, True)
+                            for rt in ("torch", *(["onnx"] if have_ort else [])) for n in (1, 2)]
+            info = r.session.bundle_info
+            samples: dict[str, list[dict[str, float]]] = {name: [] for name, *_ in configs}
+            first_analysis: dict[str, float] = {}
+            for i in range(repeats + 1):  # interleaved, so every configuration sees the same load
+                for name, runtime, threads, prog in configs:
+                    r.session._set_bundle(bundle(runtime, threads), info)
+                    r.analysis.threads, r.analysis.progressive = threads, prog
+                    one = _timed_analysis(window)
+                    if i == 0:  # warm-up: first analysis on this bundle (kernels built per shape)
+                        first_analysis.setdefault(name, one["stall_ms"])
+                    else:
+                        samples[name].append(one)
+            med = {name: {k: statistics.median(x[k] for x in runs) for k in ("first_s", "final_s", "stall_ms")}
+                   for name, runs in samples.items()}
+            out: dict[str, Any] = {
+                "network": f"convnext_{variant}, 470x280, 6 models x 2 images (grayscale + CDFI)",
+                "case": str(SOFT_CASE),
+                "window_threads": ANALYSIS_THREADS,
+                "ours_runtime": default_runtime,
+                "repeats": repeats,
+            }
+            for name, m in med.items():
+                out[name] = {"first_output_shown_s": round(m["first_s"], 3), "cascade_shown_s": round(m["final_s"], 3),
+                             "longest_stall_ms": round(m["stall_ms"], 1),
+                             "first_analysis_longest_stall_ms": round(first_analysis[name], 1)}
+            ours, base = med["ours"], med["baseline"]
+            out["first_output_ratio_vs_baseline"] = round(ours["first_s"] / base["first_s"], 3)
+            out["cascade_ratio_vs_baseline"] = round(ours["final_s"] / base["final_s"], 3)
+            out["stall_ratio_vs_baseline"] = round(ours["stall_ms"] / max(base["stall_ms"], 1e-3), 3)
+            out["targets"] = {"first_output_s": FIRST_TARGET_S, "cascade_s": CASCADE_TARGET_S,
+                              "stall_ms": STALL_TARGET_MS}
+            out["ours_meets_targets"] = {
+                "first_output": ours["first_s"] <= FIRST_TARGET_S, "cascade": ours["final_s"] <= CASCADE_TARGET_S,
+                "stall": max(ours["stall_ms"], first_analysis["ours"]) <= STALL_TARGET_MS}
+            return out
+        finally:
+            window.close()
+            if saved_env is None:
+                os.environ.pop("ULTRASOUND_READER_MODELS", None)
+            else:
+                os.environ["ULTRASOUND_READER_MODELS"] = saved_env
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    print(json.dumps(progressive(quick="--quick" in sys.argv), indent=2))

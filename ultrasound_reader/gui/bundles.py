@@ -71,14 +71,22 @@ def no_bundle_message(task: str) -> str:
 
 
 def load_bundle_job(job: Any, path: str) -> Any:
-    """Worker: verify and load a bundle (imports torch; never on the GUI thread)."""
+    """Worker: verify and load a bundle (imports torch or onnxruntime; never on the GUI thread)."""
     job.progress(0, 1, f"Loading model bundle {Path(path).name}")
     # Seconds of GIL-holding imports: they wait while the viewer shows frames (viewer_activity.py).
     with yield_to_viewer():
-        from ultrasound_reader.ai import load_bundle
+        from ultrasound_reader.ai.onnx_runtime import runtime_for_bundle
 
         pause_point()
-        bundle = load_bundle(path)
+        if runtime_for_bundle(path) == "onnx":  # the bundle carries ONNX graphs: faster, and no torch
+            from ultrasound_reader.ai.onnx_runtime import load_onnx_bundle
+            from ultrasound_reader.gui.analysis import ANALYSIS_THREADS
+
+            bundle = load_onnx_bundle(path, threads=ANALYSIS_THREADS)
+        else:
+            from ultrasound_reader.ai import load_bundle
+
+            bundle = load_bundle(path)
         # What the first analysis and its display would otherwise import (holding the GIL, or on
         # the GUI thread): the pipelines and OpenCV, which colours the Grad-CAM maps.
         import cv2  # noqa: F401

@@ -284,6 +284,7 @@ class ReadingController(QObject):
         s.staleChanged.connect(self._on_stale)
         s.analysisStarted.connect(self._on_started)
         s.progressed.connect(self.results.set_running)
+        s.partialResult.connect(self._on_partial)
         s.cancelled.connect(self._on_cancelled)
         s.failureChanged.connect(self._on_failure)
         s.stallMeasured.connect(self._on_stall_measured)
@@ -463,6 +464,11 @@ class ReadingController(QObject):
             return
         self._show_run(run)
         self._set_status(f"Analysed in {run.seconds:.1f} s")
+
+    def _on_partial(self, partial: Any) -> None:
+        """The outputs so far of the running analysis (AnalysisPartial); its maps come with the final result."""
+        labels = case_rules.roi_labels(self.doc.case) if self.doc.case is not None else {}
+        self.results.set_partial(partial.partial, self.session.manifest, labels)
 
     def _show_run(self, run: AnalysisRun) -> None:
         labels = case_rules.roi_labels(self.doc.case) if self.doc.case is not None else {}

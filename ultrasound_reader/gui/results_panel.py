@@ -13,7 +13,10 @@ choice.
 
 States besides "showing a result": empty, running (progress), cancelled, error,
 and stale (the ROIs changed after the analysis: the numbers are greyed out, not
-hidden, so the reader sees what will be replaced).
+hidden, so the reader sees what will be replaced). While an analysis runs, its
+outputs so far are shown as they come (:meth:`ResultsPanel.set_partial`) with
+"n of m models — computing <name>…" for the rest; the final result replaces them, and
+a cancel or a failure takes them away again (what was shown before comes back).
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ RESEARCH_TEXT = "NOT FOR CLINICAL USE — research model"
 GENERIC_NCU_TEXT = "NOT FOR CLINICAL USE"
 STALE_TEXT = "ROIs changed since this analysis — analyse again"
 EMPTY_TEXT = "No analysis yet. Draw the ROIs, enter the factors and press Analyse."
+COMPUTING_TEXT = "computing…"
+WAITING_TEXT = "waiting"
 
 
 def model_title(name: str, result: AnalysisResult | None = None) -> str:
@@ -137,6 +142,9 @@ class ResultsPanel(QWidget):
         self.cautions: dict[str, str] = {}  # output -> calibration caution shown under its bar
         self.state = "empty"  # empty | result | running | cancelled | error
         self.stale = False
+        self.partial: Any = None  # the ai.context.PartialResult on screen while an analysis runs
+        # What was on screen before the first partial (result, manifest, labels, stale): back on a cancel.
+        self._before: tuple[Any, ...] | None = None
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.setSpacing(0)
@@ -233,6 +241,7 @@ class ResultsPanel(QWidget):
         self.result = None
         self.state = "empty"
         self.stale = False
+        self.partial, self._before = None, None
         self._bundle_banner()
         self._status("", None)
         self._fill_bars([])
@@ -259,12 +268,54 @@ class ResultsPanel(QWidget):
         self.progress.setValue(int(round(1000 * min(max(fraction, 0.0), 1.0))))
         self.progress.setVisible(True)
         pct = f"{100 * min(max(fraction, 0.0), 1.0):.0f} %"
+        if self.partial is not None:  # the outputs so far stay readable; the status says what is left
+            self._status(f"Analysing… {pct} — {self._partial_text()}", theme.TEXT)
+            return
         self._status(f"Analysing… {pct}" + (f" — {message}" if message else ""), theme.TEXT)
         self.progress.setVisible(True)
         self._dim(True)
 
+    def _partial_text(self) -> str:
+        p = self.partial
+        text = f"{len(p.done)} of {p.total} models"
+        return text + (f" — computing {model_title(p.computing, p.result)}…" if p.computing else "")
+
+    def set_partial(self, partial: Any, manifest: Mapping[str, Any] | None = None,
+                    roi_labels: Mapping[str, str] | None = None) -> None:
+        """Show the outputs of a running analysis so far (an ai.context.PartialResult), the rest as pending."""
+        before = (self.result, self.manifest, self.roi_labels, self.stale) if self.partial is None else self._before
+        r = partial.result
+        self._render(r, manifest, roi_labels, pending=partial.remaining)
+        self.partial, self._before, self.state = partial, before, "running"
+        for key in partial.remaining:
+            if key in self.rows:
+                self.rows[key][2].setText(COMPUTING_TEXT if key == partial.computing else WAITING_TEXT)
+        if r.decision is None:
+            nxt = next((n for n in (manifest or {}).get("decision_models", []) if n in partial.remaining), None)
+            self.decision.setText("Decision pending")
+            self.decision_detail.setText(f"{model_title(nxt or partial.computing or '?', r)} decides once computed")
+        elif r.task == "soft-tissue" and r.decision == "benign" and r.subtype is None:
+            self.decision.setText("Benign — subtype pending")
+        self.details.setVisible(False)  # size and background type come with the final result
+        self.progress.setValue(int(round(1000 * len(partial.done) / max(partial.total, 1))))
+        self.progress.setVisible(True)
+        self._status(f"Analysing… {self._partial_text()}", theme.TEXT)
+
+    def _drop_partial(self) -> None:
+        """A cancel or failure while partial outputs are shown: back to what was shown before them."""
+        if self.partial is None:
+            return
+        before, self.partial, self._before = self._before, None, None
+        result, manifest, labels, stale = before if before is not None else (None, None, {}, False)
+        if result is None:
+            self.clear()
+        else:
+            self.set_result(result, manifest, labels)
+            self.stale = stale
+
     def set_cancelled(self, reason: str = "Analysis cancelled") -> None:
         """No new result; ``reason`` says why (the user cancelled, the ROIs changed meanwhile...)."""
+        self._drop_partial()
         self.state = "cancelled"
         self.progress.setVisible(False)
         self._status(f"{reason} — no new result" + (" (the one below is older)" if self.result else ""),
@@ -273,6 +324,7 @@ class ResultsPanel(QWidget):
 
     def set_error(self, message: str, title: str = "Analysis failed") -> None:
         """An analysis that could not run or failed; ``title`` words it ("Cannot analyse" for bad input)."""
+        self._drop_partial()
         self.state = "error"
         self.progress.setVisible(False)
         self._status(f"{title}: {message}", theme.ERROR)
@@ -325,6 +377,12 @@ class ResultsPanel(QWidget):
         ``roi_labels`` names the ROIs as the ROI list does (L1, B1, M1...); without it
         the table shows the start of each ROI id.
         """
+        self.partial, self._before = None, None
+        self._render(result, manifest, roi_labels)
+
+    def _render(self, result: AnalysisResult, manifest: Mapping[str, Any] | None,
+                roi_labels: Mapping[str, str] | None, pending: tuple[str, ...] = ()) -> None:
+        """Show ``result``; ``pending`` outputs (of a partial result) get rows without a value."""
         self.result = result
         self.roi_labels = dict(roi_labels or {})
         self.manifest = manifest
@@ -345,7 +403,7 @@ class ResultsPanel(QWidget):
         self._show_decision(result)
         self._show_warnings(result)
         if result.task == "soft-tissue":
-            self._show_soft_tissue(result)
+            self._show_soft_tissue(result, pending)
         else:
             self._show_fll(result)
         self._show_details(result)
@@ -438,16 +496,17 @@ class ResultsPanel(QWidget):
         rows = [(n, model_title(n), r.probabilities.get(n), self._cutoff(n), n == r.decision_model) for n in names]
         self._fill_bars([("Probability of malignancy (| = cut-off)", rows)])
 
-    def _show_soft_tissue(self, r: AnalysisResult) -> None:
+    def _show_soft_tissue(self, r: AnalysisResult, pending: tuple[str, ...] = ()) -> None:
         main = [(SOFT_MAIN, "DLM-1", r.probabilities.get(SOFT_MAIN), self._cutoff(SOFT_MAIN),
                  r.decision_model == SOFT_MAIN)]
         subs = sorted((n for n in r.probabilities if n.startswith("SM-")), key=lambda n: -r.probabilities[n])
-        top = subs[0] if subs and r.decision == "benign" else None
+        top = subs[0] if subs and r.decision == "benign" and not pending else None
+        subs += [n for n in pending if n.startswith("SM-")]  # still to come, in cascade order
         sections = [("DLM-1: probability of malignancy (| = cut-off)", main)]
         if subs:
             sections.append((("DLM-2 benign subtype scores, ranked (SM-1…SM-5). " if r.decision == "benign" else
                               "DLM-2 subtype scores (for information: DLM-1 did not say benign). ") + SUBTYPE_NOTE,
-                             [(n, model_title(n, r), r.probabilities[n], None, n == top) for n in subs]))
+                             [(n, model_title(n, r), r.probabilities.get(n), None, n == top) for n in subs]))
         self._fill_bars(sections)
 
     def _show_details(self, r: AnalysisResult) -> None:

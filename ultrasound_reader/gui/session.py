@@ -142,6 +142,7 @@ class ReadingSession(QObject):
     staleChanged = Signal(object)  # tuple[str, ...]: what changed since the analysis on screen
     analysisStarted = Signal()
     progressed = Signal(float, str)
+    partialResult = Signal(object)  # AnalysisPartial: the outputs of the running analysis so far
     cancelled = Signal(str)
     failureChanged = Signal(object)  # Failure | None
     stallMeasured = Signal(object)  # AnalysisRun with its stall figures
@@ -184,6 +185,7 @@ class ReadingSession(QObject):
         a = self.analysis
         a.started.connect(lambda _rid: self._on_started())
         a.progressed.connect(self.progressed.emit)
+        a.partial.connect(self.partialResult.emit)
         a.finished.connect(self._on_finished)
         a.stallMeasured.connect(self.stallMeasured.emit)
         a.cancelled.connect(self._on_cancelled)

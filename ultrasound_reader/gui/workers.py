@@ -5,8 +5,8 @@ result, error or progress back on the GUI thread. Each submission gets a request
 and belongs to a *channel* (``"open"``, ``"thumbnails"``, later ``"analysis"``); a
 newer submission on a channel makes older ones stale, and a stale result is dropped
 instead of landing on whatever the user has opened since. Work is written as
-``fn(job, *args)`` where ``job`` reports progress and tells whether the user
-cancelled, so the callable itself stays Qt-free and testable.
+``fn(job, *args)`` where ``job`` reports progress (and partial results, ``job.partial``)
+and tells whether the user cancelled, so the callable itself stays Qt-free and testable.
 """
 
 from __future__ import annotations
@@ -33,9 +33,15 @@ class Job:
     channel: str
     _emit_progress: Callable[[int, int, int, str], None]
     _cancel: threading.Event = field(default_factory=threading.Event)
+    _emit_partial: Callable[[int, object], None] | None = None
 
     def progress(self, done: int, total: int, message: str = "") -> None:
         self._emit_progress(self.request_id, done, total, message)
+
+    def partial(self, payload: object) -> None:
+        """Hand an intermediate result to the GUI thread (``on_partial``; dropped once stale or cancelled)."""
+        if self._emit_partial is not None and not self._cancel.is_set():
+            self._emit_partial(self.request_id, payload)
 
     @property
     def cancelled(self) -> bool:
@@ -49,6 +55,7 @@ class Job:
 
 class _Signals(QObject):
     progress = Signal(int, int, int, str)  # request id, done, total, message
+    partial = Signal(int, object)  # request id, intermediate result
     finished = Signal(int, object)  # request id, result
     failed = Signal(int, str, bool)  # request id, message, is_user_error
     cancelled = Signal(int)
@@ -82,6 +89,7 @@ class _Pending:
     on_error: Callable[[str, bool], None] | None
     on_progress: Callable[[int, int, str], None] | None
     on_discard: Callable[[Any], None] | None
+    on_partial: Callable[[Any], None] | None = None
 
 
 class TaskRunner(QObject):
@@ -103,11 +111,12 @@ class TaskRunner(QObject):
                on_done: Callable[[Any], None] | None = None,
                on_error: Callable[[str, bool], None] | None = None,
                on_progress: Callable[[int, int, str], None] | None = None,
-               on_discard: Callable[[Any], None] | None = None) -> int:
+               on_discard: Callable[[Any], None] | None = None,
+               on_partial: Callable[[Any], None] | None = None) -> int:
         """Run ``fn(job, *args)`` in the pool; callbacks run on the GUI thread if still current.
 
         ``on_discard`` receives a result that arrived stale, to release what it holds
-        (an open file, a thread).
+        (an open file, a thread); ``on_partial`` what the work hands out with ``job.partial``.
         """
         request_id = self._next_id
         self._next_id += 1
@@ -117,9 +126,10 @@ class TaskRunner(QObject):
         self._latest[channel] = request_id
         was_busy = self.busy
         signals = _Signals()
-        job = Job(request_id, channel, signals.progress.emit)
-        self._pending[request_id] = _Pending(job, signals, on_done, on_error, on_progress, on_discard)
+        job = Job(request_id, channel, signals.progress.emit, _emit_partial=signals.partial.emit)
+        self._pending[request_id] = _Pending(job, signals, on_done, on_error, on_progress, on_discard, on_partial)
         signals.progress.connect(self._on_progress)
+        signals.partial.connect(self._on_partial)
         signals.finished.connect(self._on_finished)
         signals.failed.connect(self._on_failed)
         signals.cancelled.connect(self._on_cancelled)
@@ -160,6 +170,12 @@ class TaskRunner(QObject):
         self.progress.emit(p.job.channel, done, total, message)
         if p.on_progress:
             p.on_progress(done, total, message)
+
+    def _on_partial(self, request_id: int, payload: object) -> None:
+        p = self._pending.get(request_id)
+        if p is None or not self.is_current(request_id) or p.job.cancelled or p.on_partial is None:
+            return
+        p.on_partial(payload)
 
     def _on_finished(self, request_id: int, result: object) -> None:
         pending, current = self._pop(request_id)
