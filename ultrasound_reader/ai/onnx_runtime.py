@@ -212,6 +212,28 @@ def load_onnx_bundle(path: str | Path, *, threads: int | None = None, trust_stor
     return OnnxBundle(folder, data, models, hashlib.sha256(raw).hexdigest(), nomogram, status)
 
 
+def load_for_runtime(path: str | Path, task: str | None = None, *, runtime: str | None = None,
+                     threads: int | None = None, trust_store: Any = None,
+                     require_signed: bool | None = None) -> Any:
+    """The bundle at ``path`` loaded for the chosen runtime (``choose_runtime``): a torch
+    ``Bundle`` or an :class:`OnnxBundle`, verified the same way. ``task``, when given, must
+    match. What the CLI, the GUI and the self-test load with, so that a build without torch
+    (the frozen application) analyses through ONNX Runtime.
+    """
+    if choose_runtime(runtime) == "torch":
+        from ultrasound_reader.ai.bundle import load_bundle
+
+        return load_bundle(path, task, trust_store=trust_store, require_signed=require_signed)
+    if task is not None:
+        from ultrasound_reader.ai import bundle as _b
+
+        data, _ = _b._read_manifest(Path(path).expanduser().resolve())
+        if isinstance(data, dict) and data.get("task") != task:
+            raise UserError(f"{Path(path).expanduser().resolve()}: bundle is for task {data.get('task')!r}, "
+                            f"not {task!r}")
+    return load_onnx_bundle(path, threads=threads, trust_store=trust_store, require_signed=require_signed)
+
+
 # -- heads and their gradients (numpy) --------------------------------------------------------
 def bn_linear(params: dict[str, np.ndarray], prefix: str) -> tuple[np.ndarray, np.ndarray]:
     """(W, b) of dropout -> BatchNorm1d (eval) -> Linear folded into one affine map."""

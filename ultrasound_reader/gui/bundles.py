@@ -75,16 +75,18 @@ def load_bundle_job(job: Any, path: str) -> Any:
     job.progress(0, 1, f"Loading model bundle {Path(path).name}")
     # Seconds of GIL-holding imports: they wait while the viewer shows frames (viewer_activity.py).
     with yield_to_viewer():
-        from ultrasound_reader.ai import load_bundle
+        from ultrasound_reader.ai.onnx_runtime import load_for_runtime
 
         pause_point()
-        bundle = load_bundle(path)
+        # torch where installed, else ONNX Runtime (the frozen application has no torch)
+        bundle = load_for_runtime(path)
         # What the first analysis and its display would otherwise import (holding the GIL, or on
         # the GUI thread): the pipelines and OpenCV, which colours the Grad-CAM maps.
         import cv2  # noqa: F401
 
         import ultrasound_reader.ai.analyzer  # noqa: F401
-        from ultrasound_reader.ai import fll, soft_tissue  # noqa: F401
+        if getattr(bundle, "runtime", "torch") == "torch":
+            from ultrasound_reader.ai import fll, soft_tissue  # noqa: F401
 
     job.check()
     return bundle
