@@ -143,7 +143,7 @@ if [ "$STRIP" = 1 ] && command -v strip >/dev/null; then
   SIZE=$(du -sm "$APP" | cut -f1)
 fi
 step "built $APP: ${SIZE} MB"
-du -sm "$APP"/_internal/* 2>/dev/null | sort -rn | head -8 | sed 's/^/   MB /'
+du -sm "$APP"/_internal/* 2>/dev/null | sort -rn | sed -n '1,8s/^/   MB /p'  # (head would SIGPIPE sort)
 
 if [ "$SELF_TEST" = 1 ]; then
   step "frozen self-test (no venv, env -i)"

@@ -19,6 +19,8 @@ MODULES = [
     "onnx", "onnxscript", "tensorboard", "sympy", "networkx",
     # development tools
     "pytest", "_pytest", "pytestqt", "PyInstaller", "IPython", "jupyter", "notebook", "tkinter", "_tkinter",
+    "setuptools", "distutils", "_distutils_hack", "pkg_resources", "docutils", "sphinx",
+    "rich", "pygments",  # optional pretty-printing (sklearn's optional-dependency report, mako's plugin)
     "matplotlib.backends.backend_tkagg", "matplotlib.backends.backend_webagg", "matplotlib.tests",
     "numpy.tests", "scipy.tests", "pandas.tests", "sklearn.tests", "statsmodels.tests", "skimage",
     "ultrasound_reader.tests", "tests",
@@ -56,9 +58,10 @@ _DROP_BINARY = re.compile(
     r"position|sensors|texttospeech|webview|canbus|designer|assetimporters|networkinformation|tls|help)/[^/]*"
     r"|libqpdf[^/]*|libqwebgl[^/]*)$"
 )
-# Data files dropped after analysis (Qt translations of modules we leave out, QML, WebEngine resources).
+# Data files dropped after analysis: QML, WebEngine resources, and Qt's translations (7 MB; the
+# application is in English and installs no QTranslator).
 _DROP_DATA = re.compile(
-    r"(^|/)(Qt/qml/|Qt/resources/qtwebengine|Qt/libexec/QtWebEngineProcess|Qt/translations/qtwebengine)"
+    r"(^|/)(Qt/qml/|Qt/resources/qtwebengine|Qt/libexec/QtWebEngineProcess|Qt/translations/)"
 )
 
 # Files of our own package never shipped as data.
