@@ -27,10 +27,10 @@ def application(argv: list[str] | None = None) -> QApplication:
         app = QApplication(argv if argv is not None else sys.argv[:1])
         app.setOrganizationName(ORGANIZATION)
         app.setApplicationName(APPLICATION)
-        if ICON.is_file():
-            from PySide6.QtGui import QIcon
+    if app.windowIcon().isNull() and ICON.is_file():  # type: ignore[union-attr]
+        from PySide6.QtGui import QIcon
 
-            app.setWindowIcon(QIcon(str(ICON)))
+        app.setWindowIcon(QIcon(str(ICON)))  # type: ignore[union-attr]
     theme.apply(app)  # type: ignore[arg-type]
     return app  # type: ignore[return-value]
 
