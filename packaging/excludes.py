@@ -72,6 +72,14 @@ PACKAGE_DATA_EXCLUDES = ["**/tests/**", "**/*.pyc", "**/__pycache__/**"]
 METADATA = ["pylibjpeg", "pylibjpeg-libjpeg", "pylibjpeg-openjpeg", "pylibjpeg-rle", "pydicom", "model-signing",
             "sigstore", "ultrasound-reader"]
 
+# Packages whose submodules are imported by computed name (dicom/deid.py picks the newest
+# PS3.15 table module of dicom-anonymizer): every submodule is collected.
+ALL_SUBMODULES = ["dicomanonymizer"]
+
+# Packages that read data files of their own (no PyInstaller hook collects them): highdicom's
+# IOD tables and ICC profile (SR / secondary capture export), sigstore's trust roots.
+DATA_PACKAGES = ["highdicom", "sigstore"]
+
 # Imported by name at run time (plugins, lazily chosen backends).
 HIDDEN = ["libjpeg", "openjpeg", "rle", "pylibjpeg", "onnxruntime", "safetensors.numpy",
           "pydicom.pixels.decoders", "pydicom.pixels.encoders", "gdcm"]

@@ -173,6 +173,19 @@ def test_build_script_makes_a_folder_that_runs_without_python(tmp_path):
         assert "self-test passed" in out.stdout and "runtime:   onnx" in out.stdout
         assert "torch imported: no" in out.stdout and out.stdout.count(": verified") == 2
         assert str(folder) in out.stdout  # the demo came from this folder
+    # what the self-test does not reach: de-identified DICOM SR / secondary capture and the PDF
+    # report (dicom-anonymizer's tables, highdicom, matplotlib), and a reader study (SQLAlchemy,
+    # Alembic's migrations as data, statistics)
+    case = moved / "_internal" / "resources" / "demo" / "soft-tissue" / "soft-s136-0000"
+    out = subprocess.run([str(moved / "ultrasound-reader"), "export", str(case), "--sr", str(tmp_path / "sr.dcm"),
+                          "--sc", str(tmp_path / "sc.dcm"), "--pdf", str(tmp_path / "r.pdf")], env=_bare_env(home),
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert all((tmp_path / f).stat().st_size > 1000 for f in ("sr.dcm", "sc.dcm", "r.pdf"))
+    assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")
+    out = subprocess.run([str(moved / "ultrasound-reader"), "study", "demo", "--out", str(tmp_path / "study")],
+                         env=_bare_env(home), capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0 and (tmp_path / "study" / "study.db").is_file(), out.stderr[-2000:]
     shot = tmp_path / "window.png"
     out = subprocess.run([str(moved / "ultrasound-reader"), "--screenshot", str(shot)], env=_bare_env(home),
                          capture_output=True, text=True, timeout=600)
