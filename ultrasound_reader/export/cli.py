@@ -31,8 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ultrasound_reader.ai.onnx_runtime import load_for_runtime
     from ultrasound_reader.ai.cli import default_bundle
+    from ultrasound_reader.ai.onnx_runtime import load_for_runtime
     from ultrasound_reader.case import Case
     from ultrasound_reader.export.core import Export
 
