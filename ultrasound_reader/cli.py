@@ -35,6 +35,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("ultrasound_reader.export.cli", "export a case's results as DICOM SR, secondary capture and PDF"),
     "bundle": ("ultrasound_reader.ai.bundle_cli", "sign a model bundle or check its signature"),
     "study": ("ultrasound_reader.study.cli", "reader studies: create, readers, answers, export, analysis"),
+    "self-test": ("ultrasound_reader.selftest", "check this installation: analyse the demo cases against the "
+                  "build's reference (also --self-test)"),
 }
 
 
@@ -121,6 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     i = 0
     while i < len(argv) and argv[i] in ("-v", "--verbose"):
         i += 1
+    if i < len(argv) and argv[i] == "--self-test":  # the packaged application's documented spelling
+        argv[i] = "self-test"
     if i == len(argv) or (argv[i] not in COMMANDS and argv[i] not in ("-h", "--help", "--version")):
         argv.insert(i, "gui")
     # Import only the command being run; a bare --help lists (and imports) them all.

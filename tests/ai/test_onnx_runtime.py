@@ -150,3 +150,16 @@ def test_onnx_analysis_runs_without_torch(exported, name: str, folder: str) -> N
     ref = Analyzer(load_bundle(path, trust_store=store), threads=2).run(Case.load(case_file)).probabilities
     assert probs.keys() == ref.keys()
     assert all(abs(probs[k] - ref[k]) <= 1e-5 for k in ref)
+
+
+def test_graphs_read_their_weights_from_the_signed_safetensors(exported) -> None:
+    """The default export keeps no float32 copy of the weights: each graph's parameters are
+    external data at their byte ranges in the bundle's own safetensors (covered by the signature)."""
+    import onnx
+
+    path, _ = exported["liver-fll-demo"]
+    for graph in sorted(path.glob("*.onnx")):
+        assert graph.stat().st_size < 1_000_000, graph  # the trunk's weights would be ~45 MB
+        m = onnx.load(str(graph), load_external_data=False)
+        places = {e.value for t in m.graph.initializer for e in t.external_data if e.key == "location"}
+        assert places and places <= {p.name for p in path.glob("*.safetensors")}, (graph, places)

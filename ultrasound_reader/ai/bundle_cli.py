@@ -32,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     e = sub.add_parser("export-onnx", help="write ONNX graphs of the trunks beside the weights (needs torch)")
     e.add_argument("bundle", metavar="DIR", help="model bundle folder (changed in place)")
     e.add_argument("--key", metavar="KEY.pem", help="EC private key to sign the changed bundle again")
+    e.add_argument("--inline-weights", action="store_true",
+                   help="put a float32 copy of the weights inside each graph (default: the graphs read them "
+                        "from the bundle's safetensors)")
     e.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -44,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "export-onnx":
         from ultrasound_reader.ai.onnx_runtime import export_onnx
 
-        written = export_onnx(folder, key=args.key)
+        written = export_onnx(folder, key=args.key, weights="inline" if args.inline_weights else "safetensors")
         if args.json:
             print(safejson.dumps({"bundle": str(folder), "onnx": written, "signed": bool(args.key)}, indent=2))
         else:
@@ -56,12 +59,12 @@ def run(args: argparse.Namespace) -> int:
     store = signing.trust_store(args.trust_store)
     out: dict[str, object] = {"bundle": str(folder)}
     if args.action == "sign":
-        from ultrasound_reader.ai.bundle import load_bundle
+        from ultrasound_reader.ai.onnx_runtime import load_for_runtime
 
         # Only a bundle that loads (schema, hashes, weights) is worth a signature; an existing
         # signature is replaced, so a tampered one does not stop re-signing.
         (folder / signing.SIGNATURE_FILE).unlink(missing_ok=True)
-        load_bundle(folder, trust_store=store, require_signed=False)
+        load_for_runtime(folder, trust_store=store, require_signed=False)
         out["key_id"] = signing.sign_bundle(folder, args.key)
     status = signing.verify_bundle(folder, store)
     out["signature"] = status.to_dict()

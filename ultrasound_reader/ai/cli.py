@@ -27,6 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-cam", action="store_true", help="skip the Grad-CAM maps")
     p.add_argument("--cam-method", choices=("gradcam", "gradcam++"), default="gradcam")
     p.add_argument("--threads", type=int, default=2, metavar="N", help="torch CPU threads (default 2)")
+    p.add_argument("--runtime", choices=("auto", "torch", "onnx"), default=None,
+                   help="inference runtime (default: $ULTRASOUND_READER_RUNTIME, else torch when installed, "
+                        "else ONNX Runtime)")
     add_trust_arguments(p)
 
 
@@ -125,7 +128,7 @@ def _human(d: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ultrasound_reader.ai.analyzer import Analyzer
-    from ultrasound_reader.ai.bundle import load_bundle
+    from ultrasound_reader.ai.onnx_runtime import load_for_runtime
     from ultrasound_reader.case import Case
 
     if args.threads < 1:
@@ -133,8 +136,8 @@ def run(args: argparse.Namespace) -> int:
     case = Case.load(args.case)
     bundle_dir = Path(args.bundle) if args.bundle else default_bundle(case.task)
     # A bundle of another task, or a tampered one, fails before any weight is read.
-    bundle = load_bundle(bundle_dir, task=case.task, trust_store=args.trust_store,
-                         require_signed=True if args.require_signed else None)
+    bundle = load_for_runtime(bundle_dir, case.task, runtime=getattr(args, "runtime", None), threads=args.threads,
+                              trust_store=args.trust_store, require_signed=True if args.require_signed else None)
     result = Analyzer(bundle, threads=args.threads, cam=not args.no_cam, cam_method=args.cam_method).run(case)
     d = result.to_dict()
     d["bundle_signature"] = bundle.signature.to_dict() if bundle.signature else None

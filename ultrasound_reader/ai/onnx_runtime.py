@@ -16,6 +16,9 @@ exporting changes the manifest, so the bundle must be signed again (``--key``), 
 it loads as unsigned/untrusted like any unsigned bundle. The committed demo bundles
 carry no ONNX files: they are signed by the trust helper's demo key and re-signing
 them here would race that work; the frozen build exports and signs its own copy.
+By default the graphs carry no weights: their parameters are external data pointing at
+the byte ranges of the (signed) safetensors (``weights_from_safetensors``), so the
+ONNX files add tens of kB to a bundle, not a float32 copy of every trunk.
 
 Runtime choice (``choose_runtime``): ``ULTRASOUND_READER_RUNTIME`` = ``torch`` /
 ``onnx`` / ``auto`` (default: torch when importable, else onnxruntime). The reading
@@ -98,12 +101,19 @@ def trunk_files(task: str, name: str) -> dict[str, str]:
 
 
 # -- export (needs torch) ----------------------------------------------------------------
-def export_onnx(folder: str | Path, *, key: str | Path | None = None) -> dict[str, str]:
+def export_onnx(folder: str | Path, *, key: str | Path | None = None, weights: str = "safetensors") -> dict[str, str]:
     """Export every trunk of the bundle at ``folder`` to ONNX beside its safetensors.
 
     Adds the files with their SHA-256 to the manifest and, with ``key``, signs the
     bundle again. Returns {file: sha256}. The bundle must load (hashes, signature
     policy) before anything is written.
+
+    ``weights="safetensors"`` (default): the graphs hold no weights of their own; each
+    parameter is ONNX external data pointing at its bytes in the bundle's (signed,
+    fp16) safetensors, cast to float32 in the graph (:func:`weights_from_safetensors`),
+    so a graph is a few tens of kB instead of a float32 copy of the trunk (the liver
+    demo: 128 MB). ``weights="inline"``: the exporter's own graphs, BatchNorm folded
+    into the convolutions, weights inside.
     """
     import json
 
@@ -112,6 +122,8 @@ def export_onnx(folder: str | Path, *, key: str | Path | None = None) -> dict[st
     from ultrasound_reader.ai import signing
     from ultrasound_reader.ai.bundle import MANIFEST, load_bundle, sha256_file
 
+    if weights not in ("safetensors", "inline"):
+        raise UserError(f"ONNX weights {weights!r}: expected 'safetensors' or 'inline'")
     folder = Path(folder).expanduser().resolve()
     b = load_bundle(folder)
     h, w = int(b.manifest["input"]["height"]), int(b.manifest["input"]["width"])
@@ -123,13 +135,20 @@ def export_onnx(folder: str | Path, *, key: str | Path | None = None) -> dict[st
             trunk = mods[part].to(memory_format=torch.contiguous_format)
             dummy = torch.zeros(1, 3, h, w)
             out = folder / fname
+            external = weights == "safetensors"
+            # Unfolded (BatchNorm kept, no constant folding), the graph's parameters are the
+            # module's own, by name: what weights_from_safetensors maps to the file's bytes.
+            extra = {"training": torch.onnx.TrainingMode.PRESERVE, "do_constant_folding": False} if external else {}
             with warnings.catch_warnings():  # the TorchScript exporter's deprecation notices
                 warnings.simplefilter("ignore")
                 torch.onnx.export(trunk, (dummy,), str(out), input_names=["image"], output_names=["fmap"],
                                   dynamic_axes={"image": {0: "n", 2: "h", 3: "w"},
                                                 "fmap": {0: "n", 2: "fh", 3: "fw"}},
-                                  opset_version=OPSET, dynamo=False)
+                                  opset_version=OPSET, dynamo=False, **extra)
             trunk.to(memory_format=torch.channels_last)
+            if external:
+                prefix = next(n for n, m in model.named_modules() if m is mods[part])
+                weights_from_safetensors(out, folder / b.manifest["models"][name]["file"], prefix)
             written[fname] = sha256_file(out)
     mpath = folder / MANIFEST
     m = json.loads(mpath.read_text(encoding="utf-8"))
@@ -139,6 +158,56 @@ def export_onnx(folder: str | Path, *, key: str | Path | None = None) -> dict[st
     if key is not None:
         signing.sign_bundle(folder, key)
     return written
+
+
+def weights_from_safetensors(graph: Path, weights: Path, prefix: str) -> int:
+    """Rewrite the ONNX ``graph`` so that its parameters are read from ``weights`` (safetensors).
+
+    Each float32 initializer ``name`` whose value is exactly the safetensors tensor
+    ``prefix.name`` (fp16, upcast) becomes an FLOAT16 external-data tensor at that
+    tensor's byte range in the file, followed by a Cast to float32: ONNX Runtime reads
+    the very bytes the bundle signature covers, folds the casts at session start and
+    computes as before. Initializers without such a twin stay inline. Returns the
+    number moved out. Needs the ``onnx`` package (export time only).
+    """
+    import json
+    import struct
+
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    raw = weights.read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    base = 8 + n
+    m = onnx.load(str(graph))
+    inits, casts, moved = [], [], 0
+    for init in m.graph.initializer:
+        meta = header.get(f"{prefix}.{init.name}" if prefix else init.name)
+        if not meta or meta.get("dtype") != "F16" or init.data_type != TensorProto.FLOAT:
+            inits.append(init)
+            continue
+        start, end = meta["data_offsets"]
+        stored = np.frombuffer(raw[base + start:base + end], dtype="<f2").reshape(meta["shape"])
+        if not np.array_equal(stored.astype(np.float32), numpy_helper.to_array(init)):
+            inits.append(init)
+            continue
+        t = TensorProto()
+        t.name, t.data_type, t.data_location = f"{init.name}.f16", TensorProto.FLOAT16, TensorProto.EXTERNAL
+        t.dims.extend(meta["shape"])
+        for k, v in (("location", weights.name), ("offset", str(base + start)), ("length", str(end - start))):
+            entry = t.external_data.add()
+            entry.key, entry.value = k, v
+        inits.append(t)
+        casts.append(helper.make_node("Cast", [t.name], [init.name], to=TensorProto.FLOAT, name=f"{init.name}.cast"))
+        moved += 1
+    nodes = list(m.graph.node)
+    del m.graph.initializer[:]
+    m.graph.initializer.extend(inits)
+    del m.graph.node[:]
+    m.graph.node.extend(casts + nodes)
+    onnx.save(m, str(graph))
+    return moved
 
 
 # -- loading (no torch) --------------------------------------------------------------------
@@ -239,6 +308,28 @@ def load_onnx_bundle(path: str | Path, *, threads: int | None = None, trust_stor
 
         nomogram = Nomogram.from_dict(data["nomogram"])
     return OnnxBundle(folder, data, models, hashlib.sha256(raw).hexdigest(), nomogram, status)
+
+
+def load_for_runtime(path: str | Path, task: str | None = None, *, runtime: str | None = None,
+                     threads: int | None = None, trust_store: Any = None,
+                     require_signed: bool | None = None) -> Any:
+    """The bundle at ``path`` loaded for the chosen runtime (``runtime_for_bundle``): a torch
+    ``Bundle`` or an :class:`OnnxBundle`, verified the same way. ``task``, when given, must
+    match. What the CLI, the GUI and the self-test load with, so that a build without torch
+    (the frozen application) analyses through ONNX Runtime.
+    """
+    if runtime_for_bundle(path, runtime) == "torch":
+        from ultrasound_reader.ai.bundle import load_bundle
+
+        return load_bundle(path, task, trust_store=trust_store, require_signed=require_signed)
+    if task is not None:
+        from ultrasound_reader.ai import bundle as _b
+
+        data, _ = _b._read_manifest(Path(path).expanduser().resolve())
+        if isinstance(data, dict) and data.get("task") != task:
+            raise UserError(f"{Path(path).expanduser().resolve()}: bundle is for task {data.get('task')!r}, "
+                            f"not {task!r}")
+    return load_onnx_bundle(path, threads=threads, trust_store=trust_store, require_signed=require_signed)
 
 
 # -- heads and their gradients (numpy) --------------------------------------------------------

@@ -31,8 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ultrasound_reader.ai.bundle import load_bundle
     from ultrasound_reader.ai.cli import default_bundle
+    from ultrasound_reader.ai.onnx_runtime import load_for_runtime
     from ultrasound_reader.case import Case
     from ultrasound_reader.export.core import Export
 
@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
         if v and Path(v).is_dir():
             raise UserError(f"--{opt} {v}: is a folder; give a file name")
     case = Case.load(args.case)
-    bundle = load_bundle(Path(args.bundle) if args.bundle else default_bundle(case.task), task=case.task)
+    bundle = load_for_runtime(Path(args.bundle) if args.bundle else default_bundle(case.task), case.task,
+                              threads=args.threads)
     from ultrasound_reader.ai.analyzer import Analyzer
 
     result = Analyzer(bundle, threads=args.threads, cam=bool(args.sc or args.pdf)).run(case)

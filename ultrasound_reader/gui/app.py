@@ -16,6 +16,8 @@ from ultrasound_reader.gui.settings import APPLICATION, ORGANIZATION
 from ultrasound_reader.paths import resources_dir
 
 _IMAGE_SUFFIXES = {".dcm", ".dicom", ".png", ".jpg", ".jpeg"}
+# The window and taskbar icon (drawn by packaging/make_icon.py; package data, also in the frozen app).
+ICON = Path(__file__).resolve().parent / "icon.png"
 
 
 def application(argv: list[str] | None = None) -> QApplication:
@@ -25,6 +27,10 @@ def application(argv: list[str] | None = None) -> QApplication:
         app = QApplication(argv if argv is not None else sys.argv[:1])
         app.setOrganizationName(ORGANIZATION)
         app.setApplicationName(APPLICATION)
+    if app.windowIcon().isNull() and ICON.is_file():  # type: ignore[union-attr]
+        from PySide6.QtGui import QIcon
+
+        app.setWindowIcon(QIcon(str(ICON)))  # type: ignore[union-attr]
     theme.apply(app)  # type: ignore[arg-type]
     return app  # type: ignore[return-value]
 

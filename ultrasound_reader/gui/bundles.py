@@ -75,24 +75,20 @@ def load_bundle_job(job: Any, path: str) -> Any:
     job.progress(0, 1, f"Loading model bundle {Path(path).name}")
     # Seconds of GIL-holding imports: they wait while the viewer shows frames (viewer_activity.py).
     with yield_to_viewer():
-        from ultrasound_reader.ai.onnx_runtime import runtime_for_bundle
+        from ultrasound_reader.ai.onnx_runtime import load_for_runtime
+        from ultrasound_reader.gui.analysis import ANALYSIS_THREADS
 
         pause_point()
-        if runtime_for_bundle(path) == "onnx":  # the bundle carries ONNX graphs: faster, and no torch
-            from ultrasound_reader.ai.onnx_runtime import load_onnx_bundle
-            from ultrasound_reader.gui.analysis import ANALYSIS_THREADS
-
-            bundle = load_onnx_bundle(path, threads=ANALYSIS_THREADS)
-        else:
-            from ultrasound_reader.ai import load_bundle
-
-            bundle = load_bundle(path)
+        # ONNX Runtime when the bundle carries its graphs (faster) or torch is absent (the frozen
+        # application), else torch; $ULTRASOUND_READER_RUNTIME overrides
+        bundle = load_for_runtime(path, threads=ANALYSIS_THREADS)
         # What the first analysis and its display would otherwise import (holding the GIL, or on
         # the GUI thread): the pipelines and OpenCV, which colours the Grad-CAM maps.
         import cv2  # noqa: F401
 
         import ultrasound_reader.ai.analyzer  # noqa: F401
-        from ultrasound_reader.ai import fll, soft_tissue  # noqa: F401
+        if getattr(bundle, "runtime", "torch") == "torch":
+            from ultrasound_reader.ai import fll, soft_tissue  # noqa: F401
 
     job.check()
     return bundle

@@ -266,9 +266,10 @@ def create_study(db: str, name: str, cases_dir: str | Path, truth_csv: str | Pat
         raise UserError(f"--truth: every case is {'malignant' if True in classes else 'benign'}; "
                         "a reader study needs both benign and malignant cases")
 
-    from ultrasound_reader.ai import Analyzer, load_bundle
+    from ultrasound_reader.ai import Analyzer
+    from ultrasound_reader.ai.onnx_runtime import load_for_runtime
 
-    bundle = load_bundle(bundle_dir)
+    bundle = load_for_runtime(bundle_dir)  # torch where installed, else ONNX Runtime (frozen app)
     if bundle.task != task:
         raise UserError(f"--bundle: {bundle.path} is a {bundle.task} bundle, but the cases are {task} cases")
 

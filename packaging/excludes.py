@@ -1,0 +1,93 @@
+"""What the frozen application leaves out, and the few things PyInstaller cannot find alone.
+
+Read by ``ultrasound-reader.spec``; a quick test (tests/packaging) checks these lists
+against the package. Size goal: the folder <= 600 MB on Linux without CUDA. Inference
+runs on ONNX Runtime (ai/onnx_runtime.py), so torch, torchvision and their GPU
+libraries stay out; torch is needed only to train and to export graphs, which the
+application does not do (``train`` and ``bundle export-onnx`` say torch is missing).
+"""
+
+from __future__ import annotations
+
+import re
+
+# Python modules never bundled (with everything under them).
+MODULES = [
+    # training / export only; the GPU stack
+    "torch", "torchvision", "torchaudio", "triton", "nvidia", "functorch", "torchgen",
+    "cuda", "cupy", "numba",  # CUDA Python bindings (pyqtgraph's RawImageWidget tries them)
+    "onnx", "onnxscript", "tensorboard", "sympy", "networkx",
+    # development tools
+    "pytest", "_pytest", "pytestqt", "PyInstaller", "IPython", "jupyter", "notebook", "tkinter", "_tkinter",
+    "setuptools", "distutils", "_distutils_hack", "pkg_resources", "docutils", "sphinx",
+    "rich", "pygments",  # optional pretty-printing (sklearn's optional-dependency report, mako's plugin)
+    "matplotlib.backends.backend_tkagg", "matplotlib.backends.backend_webagg", "matplotlib.tests",
+    "numpy.tests", "scipy.tests", "pandas.tests", "sklearn.tests", "statsmodels.tests", "skimage",
+    "ultrasound_reader.tests", "tests",
+    # Qt modules the application does not use (it imports QtCore, QtGui, QtWidgets; pyqtgraph
+    # adds QT_NEEDED below)
+    "PySide6.QtWebEngineCore", "PySide6.QtWebEngineWidgets", "PySide6.QtWebEngineQuick", "PySide6.QtWebChannel",
+    "PySide6.QtWebSockets", "PySide6.QtWebView", "PySide6.Qt3DCore", "PySide6.Qt3DRender", "PySide6.Qt3DInput",
+    "PySide6.Qt3DLogic", "PySide6.Qt3DAnimation", "PySide6.Qt3DExtras", "PySide6.QtMultimedia",
+    "PySide6.QtMultimediaWidgets", "PySide6.QtSpatialAudio", "PySide6.QtQuick", "PySide6.QtQuick3D",
+    "PySide6.QtQuickControls2", "PySide6.QtQuickWidgets", "PySide6.QtQml", "PySide6.QtPdf", "PySide6.QtPdfWidgets",
+    "PySide6.QtCharts", "PySide6.QtDataVisualization", "PySide6.QtGraphs", "PySide6.QtGraphsWidgets",
+    "PySide6.QtBluetooth", "PySide6.QtNfc", "PySide6.QtPositioning", "PySide6.QtLocation", "PySide6.QtSensors",
+    "PySide6.QtSerialPort", "PySide6.QtSerialBus", "PySide6.QtTextToSpeech", "PySide6.QtRemoteObjects",
+    "PySide6.QtScxml", "PySide6.QtStateMachine", "PySide6.QtDesigner", "PySide6.QtHelp", "PySide6.QtUiTools",
+    "PySide6.QtHttpServer", "PySide6.QtNetworkAuth", "PySide6.QtSql", "PySide6.QtAxContainer",
+    "PySide6.QtSvgWidgets", "PySide6.QtConcurrent",
+    "PySide6.QtDBus", "PySide6.QtXml",
+    "PyQt5", "PyQt6", "PySide2", "OpenGL",
+]
+
+# Qt modules pyqtgraph imports when the window opens (measured: sys.modules after
+# `ultrasound-reader --screenshot`): never excluded.
+QT_NEEDED = ["PySide6.QtCore", "PySide6.QtGui", "PySide6.QtWidgets", "PySide6.QtOpenGL", "PySide6.QtOpenGLWidgets",
+             "PySide6.QtSvg", "PySide6.QtTest"]
+
+# Shared libraries (by file name) dropped after analysis: Qt libraries of the modules above,
+# which PySide6's hooks or plugins may still drag in, and any GPU runtime.
+_DROP_BINARY = re.compile(
+    r"(^|/)(libQt6(WebEngine|WebChannel|WebSockets|WebView|3D|Multimedia|SpatialAudio|Quick|Qml|Pdf|Charts|"
+    r"DataVisualization|Graphs|Bluetooth|Nfc|Positioning|Location|Sensors|SerialPort|SerialBus|TextToSpeech|"
+    r"RemoteObjects|Scxml|StateMachine|Designer|Help|HttpServer|NetworkAuth|Sql|ShaderTools|"
+    r"VirtualKeyboard|Lottie)[^/]*"
+    r"|lib(cuda|cudart|cudnn|cublas|cufft|curand|cusparse|cusolver|nccl|nvrtc|nvToolsExt|nvjitlink|torch|c10)[^/]*"
+    r"|Qt/plugins/(multimedia|qmltooling|sceneparsers|geometryloaders|renderers|renderplugins|sqldrivers|"
+    r"position|sensors|texttospeech|webview|canbus|designer|assetimporters|networkinformation|tls|help)/[^/]*"
+    r"|libqpdf[^/]*|libqwebgl[^/]*)$"
+)
+# Data files dropped after analysis: QML, WebEngine resources, and Qt's translations (7 MB; the
+# application is in English and installs no QTranslator).
+_DROP_DATA = re.compile(
+    r"(^|/)(Qt/qml/|Qt/resources/qtwebengine|Qt/libexec/QtWebEngineProcess|Qt/translations/)"
+)
+
+# Files of our own package never shipped as data.
+PACKAGE_DATA_EXCLUDES = ["**/tests/**", "**/*.pyc", "**/__pycache__/**"]
+
+# Found at run time through importlib.metadata (pylibjpeg's decoder plugins are entry points;
+# the others check their own version or read their metadata).
+METADATA = ["pylibjpeg", "pylibjpeg-libjpeg", "pylibjpeg-openjpeg", "pylibjpeg-rle", "pydicom", "model-signing",
+            "sigstore", "ultrasound-reader"]
+
+# Packages whose submodules are imported by computed name (dicom/deid.py picks the newest
+# PS3.15 table module of dicom-anonymizer): every submodule is collected.
+ALL_SUBMODULES = ["dicomanonymizer"]
+
+# Packages that read data files of their own (no PyInstaller hook collects them): highdicom's
+# IOD tables and ICC profile (SR / secondary capture export), sigstore's trust roots.
+DATA_PACKAGES = ["highdicom", "sigstore"]
+
+# Imported by name at run time (plugins, lazily chosen backends).
+HIDDEN = ["libjpeg", "openjpeg", "rle", "pylibjpeg", "onnxruntime", "safetensors.numpy",
+          "pydicom.pixels.decoders", "pydicom.pixels.encoders", "gdcm"]
+
+
+def drop_binary(dest: str) -> bool:
+    return bool(_DROP_BINARY.search(dest.replace("\\", "/")))
+
+
+def drop_data(dest: str) -> bool:
+    return bool(_DROP_DATA.search(dest.replace("\\", "/")))
