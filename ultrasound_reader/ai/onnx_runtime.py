@@ -41,6 +41,7 @@ import numpy as np
 from ultrasound_reader.ai.context import RunContext, decide, lesion_size, looks_cystic
 from ultrasound_reader.ai.gradcam import normalise
 from ultrasound_reader.ai.manifest import SOFT_TISSUE_MODELS
+from ultrasound_reader.ai.manifest import read as read_manifest
 from ultrasound_reader.ai.preprocess import Crop, crop_roi, map_to_box, stack
 from ultrasound_reader.case import LB_TYPES, AnalysisResult, CamMap, Roi
 from ultrasound_reader.errors import UserError
@@ -78,15 +79,13 @@ def runtime_for_bundle(folder: str | Path, requested: str | None = None) -> str:
     """The runtime to analyse the bundle in ``folder`` with: an explicit request (or $ULTRASOUND_READER_RUNTIME)
     wins; in ``auto``, ONNX Runtime when the bundle has its graphs and onnxruntime is importable, else
     :func:`choose_runtime`. Reads only the manifest (the loader verifies it)."""
-    import json
-
     want = (requested or os.environ.get(RUNTIME_ENV) or "auto").strip().lower()
     if want != "auto":
         return choose_runtime(requested)
-    try:
-        manifest = json.loads((Path(folder) / "manifest.json").read_text(encoding="utf-8"))
+    try:  # the strict reader: a bad manifest is refused by the loader, with its reason
+        manifest, _ = read_manifest(Path(folder) / "manifest.json")
         graphs = isinstance(manifest, dict) and has_onnx_graphs(manifest)
-    except (OSError, ValueError):
+    except (OSError, UserError):
         graphs = False
     if graphs and importlib.util.find_spec("onnxruntime") is not None:
         return "onnx"
