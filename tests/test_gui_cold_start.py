@@ -92,3 +92,22 @@ def test_bench_gui_startup_reports_ratios_from_one_run(tmp_path):
     for key in ("window", "image", "eager_window", "eager_image", "libraries"):
         assert r[f"{key}_over_bare"] == pytest.approx(r[f"{key}_s"] / bare, abs=0.01)
     assert r["max_stall_ms"] >= 0
+
+
+def test_the_frozen_app_to_time_is_the_named_executable_or_the_default_build(tmp_path, monkeypatch):
+    from ultrasound_reader.errors import UserError
+    from ultrasound_reader.gui import cold_start_bench
+
+    monkeypatch.setenv("ULTRASOUND_READER_FROZEN_APP", str(tmp_path / "missing"))
+    with pytest.raises(UserError, match="missing.*not an executable"):
+        cold_start_bench.frozen_app()
+    exe = tmp_path / "ultrasound-reader"
+    exe.write_text("#!/bin/sh\n")
+    with pytest.raises(UserError):  # a file, but not executable
+        monkeypatch.setenv("ULTRASOUND_READER_FROZEN_APP", str(exe))
+        cold_start_bench.frozen_app()
+    exe.chmod(0o755)
+    assert cold_start_bench.frozen_app() == exe
+    monkeypatch.delenv("ULTRASOUND_READER_FROZEN_APP")
+    default = Path(cold_start_bench.__file__).resolve().parents[2] / "packaging/dist/ultrasound-reader/ultrasound-reader"
+    assert cold_start_bench.frozen_app() == (default if default.is_file() else None)

@@ -82,6 +82,13 @@ def _ai_rows(result: Mapping[str, Any]) -> list[Row]:
     return rows
 
 
+def _onnx_rows(result: Mapping[str, Any]) -> list[Row]:
+    return [Row(f"analysis + {figures.get('cams', '?')} Grad-CAMs on ONNX Runtime, {result.get('threads', '?')} threads, "
+                f"{name}", "s", _key(f"{name}/onnxruntime_s"), _key(f"{name}/torch_eager_s"),
+                "torch eager, same bundle and threads")
+            for name, figures in result.items() if isinstance(figures, Mapping) and "onnxruntime_s" in figures]
+
+
 def _pacs_rows() -> list[Row]:
     return [Row(f"PACS round trip (send, query, retrieve, open), {route}", "s", _key(f"{key}_total_s"),
                 _key("baseline_local_copy_open_s"), "local copy + open")
@@ -117,6 +124,10 @@ ROWS: dict[str, list[Row] | Callable[[Mapping[str, Any]], list[Row]]] = {
             _key("bare_window_s"), "bare PySide6 `QMainWindow` on screen"),
         Row("first image drawn, whole window built before showing (before)", "s", _key("eager_image_s"),
             _key("bare_window_s"), "bare PySide6 `QMainWindow` on screen"),
+        Row("PyInstaller app (packaging/build.sh): window on screen", "s", _key("frozen_window_s"),
+            _key("bare_window_s"), "bare PySide6 `QMainWindow` on screen"),
+        Row("PyInstaller app (packaging/build.sh): first image drawn", "s", _key("frozen_image_s"),
+            _key("bare_window_s"), "bare PySide6 `QMainWindow` on screen"),
         Row("imports alone: PySide6, numpy, pyqtgraph, pydicom (the first image's floor)", "s",
             _key("libraries_s"), _key("bare_window_s"), "bare PySide6 `QMainWindow` on screen"),
     ],
@@ -124,6 +135,7 @@ ROWS: dict[str, list[Row] | Callable[[Mapping[str, Any]], list[Row]]] = {
     "viewer": _cine_rows("viewer", "open_to_first_frame_drawn_ms", "stepping_drawn_fps", "viewer, drawn")
     + _progressive_rows("analysis/progressive"),
     "ai": _ai_rows,
+    "onnx": _onnx_rows,
     "stats": [Row("DeLong AUC variance, n = 10,000", "s", _key("fast_delong_s"), _key("naive_on2_s"),
                   "naive O(n²) DeLong")],
     "phantom": [Row("phantom liver case (CPU)", "s", _key("liver_case_cpu_s"), _key("baseline_write_only_cpu_s"),

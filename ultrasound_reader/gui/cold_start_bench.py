@@ -16,6 +16,10 @@ same load:
 * ``libraries_s``: ``python -c "import PySide6.QtWidgets, numpy, pyqtgraph, pydicom"``,
   spawn to the imports done, and ``libraries_over_bare``: what any first image drawn by
   this viewer (a pyqtgraph view of a pydicom-decoded frame) cannot come sooner than;
+* ``frozen_window_s`` / ``frozen_image_s``: the same two figures for the PyInstaller
+  application (``packaging/build.sh``), when one is built: ``$ULTRASOUND_READER_FROZEN_APP``
+  or ``packaging/dist/ultrasound-reader/ultrasound-reader`` beside the package; the
+  shipped start-up, with no CUDA bindings for pyqtgraph to import;
 * ``max_stall_ms``: the longest the app's event loop did not turn between the window
   shown and the first image drawn (no goal here: the build itself, about 0.1 s, runs on
   the GUI thread; the imports before it do not).
@@ -83,6 +87,18 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+def frozen_app() -> Path | None:
+    """The PyInstaller build to time as well, if there is one (see the module docstring)."""
+    given = os.environ.get("ULTRASOUND_READER_FROZEN_APP")
+    if given:
+        path = Path(given)
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise UserError(f"{given} (ULTRASOUND_READER_FROZEN_APP): not an executable file")
+        return path
+    path = Path(__file__).resolve().parents[2] / "packaging" / "dist" / "ultrasound-reader" / "ultrasound-reader"
+    return path if path.is_file() and os.access(path, os.X_OK) else None
+
+
 def _probe_run(argv: list[str], env: dict[str, str], folder: Path, tag: str, k: int) -> dict[str, float]:
     """Spawn ``argv`` with the probe; the seconds from spawn to each probe line."""
     probe = folder / f"{tag}-{k}.txt"
@@ -125,6 +141,9 @@ def run(quick: bool) -> dict:
             "eager": lambda k: app_argv(k, "eager"),
             "libraries": lambda k: [py, "-c", _LIBRARIES],
         }
+        frozen = frozen_app()
+        if frozen is not None:
+            cases["frozen"] = lambda k: [str(frozen), "--settings", str(folder / f"frozen-{k}.ini")]
         for tag, argv in cases.items():  # warm the file cache and .pyc files once
             _probe_run(argv(-1), env, folder, tag, -1)
         runs: dict[str, list[dict[str, float]]] = {tag: [] for tag in cases}
@@ -150,6 +169,12 @@ def run(quick: bool) -> dict:
     out["eager_image_s"] = median("eager", "image_drawn")
     out["eager_window_over_bare"] = round(out["eager_window_s"] / bare, 2)
     out["eager_image_over_bare"] = round(out["eager_image_s"] / bare, 2)
+    if "frozen" in runs:
+        out["frozen_app"] = str(frozen)
+        out["frozen_window_s"] = median("frozen", "window_shown")
+        out["frozen_image_s"] = median("frozen", "image_drawn")
+        out["frozen_window_over_bare"] = round(out["frozen_window_s"] / bare, 2)
+        out["frozen_image_over_bare"] = round(out["frozen_image_s"] / bare, 2)
     out["max_stall_ms"] = median("app", "max_stall_ms")
     out["libraries_s"] = median("libraries", "imported")
     out["libraries_over_bare"] = round(out["libraries_s"] / bare, 2)
