@@ -57,6 +57,29 @@ def _loop_until(condition: Any, timeout_s: float = 120.0) -> None:
         raise TimeoutError("analysis benchmark: timed out")
 
 
+def _window_on(case_dir: Path, settings: Path) -> Any:
+    """A shown 1600x1000 window with ``case_dir`` open, its bundle loaded and the Grad-CAM
+    overlay on (the overlay and thumbnails are part of showing a result)."""
+    from PySide6.QtCore import QSettings
+
+    from ultrasound_reader.gui.main_window import MainWindow
+
+    window = MainWindow(QSettings(str(settings), QSettings.Format.IniFormat))
+    window.case_ctl.ask_unsaved = lambda _m: "discard"
+    window.resize(1600, 1000)
+    window.show()
+    r = window.reading
+    try:
+        window.open_paths([case_dir])
+        _loop_until(lambda: r.bundle is not None and not r.busy and window.cine is not None
+                    and not window.runner.busy)
+        r.cam.toggle.setChecked(True)
+    except BaseException:
+        window.close()
+        raise
+    return window
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     """The stalls on the demo liver case, and ``progressive`` (see the module docstring)."""
     out = stalls(quick)
@@ -66,12 +89,11 @@ def run(quick: bool = False) -> dict[str, Any]:
 
 def stalls(quick: bool = False) -> dict[str, Any]:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtCore import QEventLoop, QSettings, QTimer
+    from PySide6.QtCore import QEventLoop, QTimer
 
     from ultrasound_reader.case import Case
     from ultrasound_reader.gui.app import application
     from ultrasound_reader.gui.bundles import default_bundle
-    from ultrasound_reader.gui.main_window import MainWindow
     from ultrasound_reader.gui.stall import StallMeter
     from ultrasound_reader.paths import resources_dir
 
@@ -88,16 +110,9 @@ def stalls(quick: bool = False) -> dict[str, Any]:
 
             make_random_bundle(Path(tmp) / "models" / "liver-fll-demo", "liver-fll", small=True, seed=1)
             os.environ["ULTRASOUND_READER_MODELS"] = str(Path(tmp) / "models")
-        window = MainWindow(QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat))
-        window.case_ctl.ask_unsaved = lambda _m: "discard"
-        window.resize(1600, 1000)
-        window.show()
+        window = _window_on(case_dir, Path(tmp) / "settings.ini")
         r = window.reading
         try:
-            window.open_paths([case_dir])
-            _loop_until(lambda: r.bundle is not None and not r.busy and window.cine is not None
-                        and not window.runner.busy)
-            r.cam.toggle.setChecked(True)  # the overlay and thumbnails are part of showing a result
             runs = []
             for _ in range(repeats + 1):
                 done: list[Any] = []
@@ -180,13 +195,10 @@ def _timed_analysis(window: Any) -> dict[str, float]:
 def progressive(quick: bool = False) -> dict[str, Any]:
     """Progressive results vs everything at the end, ConvNeXt-T at 470x280 (``--quick``: ours and the baseline only)."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtCore import QSettings
-
     from ultrasound_reader.ai.bundle import load_bundle, make_random_bundle
     from ultrasound_reader.ai.onnx_runtime import export_onnx, load_onnx_bundle, runtime_for_bundle
     from ultrasound_reader.gui.analysis import ANALYSIS_THREADS
     from ultrasound_reader.gui.app import application
-    from ultrasound_reader.gui.main_window import MainWindow
     from ultrasound_reader.paths import resources_dir
 
     case_dir = resources_dir() / SOFT_CASE
@@ -207,16 +219,9 @@ def progressive(quick: bool = False) -> dict[str, Any]:
         if have_ort:
             export_onnx(folder)  # unsigned copy: the bench measures speed, not trust
         os.environ["ULTRASOUND_READER_MODELS"] = str(Path(tmp) / "models")
-        window = MainWindow(QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat))
-        window.case_ctl.ask_unsaved = lambda _m: "discard"
-        window.resize(1600, 1000)
-        window.show()
+        window = _window_on(case_dir, Path(tmp) / "settings.ini")
         r = window.reading
         try:
-            window.open_paths([case_dir])
-            _loop_until(lambda: r.bundle is not None and not r.busy and window.cine is not None
-                        and not window.runner.busy)
-            r.cam.toggle.setChecked(True)
             default_runtime = runtime_for_bundle(folder)
             # What the window loaded itself (bundles.load_bundle_job) is ours.
             loaded: dict[tuple[str, int], Any] = {(default_runtime, ANALYSIS_THREADS): r.bundle}
