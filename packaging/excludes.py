@@ -17,12 +17,13 @@ MODULES = [
     "torch", "torchvision", "torchaudio", "triton", "nvidia", "functorch", "torchgen",
     "cuda", "cupy", "numba",  # CUDA Python bindings (pyqtgraph's RawImageWidget tries them)
     "onnx", "onnxscript", "tensorboard", "sympy", "networkx",
+    "sklearn", "joblib", "threadpoolctl",  # scikit-learn: training/dataset.py only (stratified splits)
     # development tools
     "pytest", "_pytest", "pytestqt", "PyInstaller", "IPython", "jupyter", "notebook", "tkinter", "_tkinter",
     "setuptools", "distutils", "_distutils_hack", "pkg_resources", "docutils", "sphinx",
     "rich", "pygments",  # optional pretty-printing (sklearn's optional-dependency report, mako's plugin)
     "matplotlib.backends.backend_tkagg", "matplotlib.backends.backend_webagg", "matplotlib.tests",
-    "numpy.tests", "scipy.tests", "pandas.tests", "sklearn.tests", "statsmodels.tests", "skimage",
+    "numpy.tests", "scipy.tests", "pandas.tests", "statsmodels.tests", "skimage",
     "ultrasound_reader.tests", "tests",
     # Qt modules the application does not use (it imports QtCore, QtGui, QtWidgets; pyqtgraph
     # adds QT_NEEDED below)
