@@ -32,6 +32,14 @@ while [ $# -gt 0 ]; do
   esac
 done
 fail() { echo "build.sh: error: $*" >&2; exit 1; }
+# a bare command name (PYTHON=python3) is looked up on PATH; relative paths are made absolute
+# before the script changes folder
+case "$PY" in */*) PY="$(cd "$(dirname "$PY")" 2>/dev/null && pwd)/$(basename "$PY")" ;; *) PY="$(command -v "$PY" || echo "$PY")" ;; esac
+if [ -n "${ULTRASOUND_READER_BUILD_SIGN_KEY:-}" ]; then
+  [ -f "$ULTRASOUND_READER_BUILD_SIGN_KEY" ] || fail "ULTRASOUND_READER_BUILD_SIGN_KEY: $ULTRASOUND_READER_BUILD_SIGN_KEY is not a file"
+  ULTRASOUND_READER_BUILD_SIGN_KEY="$(cd "$(dirname "$ULTRASOUND_READER_BUILD_SIGN_KEY")" && pwd)/$(basename "$ULTRASOUND_READER_BUILD_SIGN_KEY")"
+  export ULTRASOUND_READER_BUILD_SIGN_KEY
+fi
 [ -x "$PY" ] || fail "no Python at $PY (create the venv: python3 -m venv .venv && .venv/bin/pip install -e '.[test]'; or pass --python)"
 mkdir -p "$DIST" "$WORK"
 DIST="$(cd "$DIST" && pwd)"; WORK="$(cd "$WORK" && pwd)"

@@ -133,9 +133,12 @@ def test_self_test_bad_reference_file_is_a_user_error(tmp_path, capsys):
     from ultrasound_reader.cli import main
 
     bad = tmp_path / "ref.json"
-    bad.write_text("{not json", encoding="utf-8")
-    assert main(["--self-test", "--reference", str(bad)]) == 1
-    assert "not a self-test reference" in capsys.readouterr().err
+    for text in ("{not json", '{"cases": {"c": {}}}', '{"cases": {"c": {"probabilities": {"L": "0.5"}}}}',
+                 '{"cases": {"c": {"probabilities": {"L": 7}}}}'):
+        bad.write_text(text, encoding="utf-8")
+        assert main(["--self-test", "--reference", str(bad)]) == 1, text
+        err = capsys.readouterr().err
+        assert "not a self-test reference" in err and err.count("\n") == 1, text
 
 
 # -- the frozen application ---------------------------------------------------------------

@@ -133,6 +133,12 @@ def _read_reference(path: Path) -> dict[str, Any]:
         raise UserError(f"{path}: not a self-test reference (invalid JSON: {exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("cases"), dict):
         raise UserError(f"{path}: not a self-test reference (no 'cases')")
+    for case_id, case in data["cases"].items():
+        probs = case.get("probabilities") if isinstance(case, dict) else None
+        if not isinstance(probs, dict) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0 for v in probs.values()):
+            raise UserError(f"{path}: cases/{case_id}: not a self-test reference case "
+                            "('probabilities' must map outputs to numbers in [0, 1])")
     return data
 
 

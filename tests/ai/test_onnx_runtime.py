@@ -163,3 +163,15 @@ def test_graphs_read_their_weights_from_the_signed_safetensors(exported) -> None
         m = onnx.load(str(graph), load_external_data=False)
         places = {e.value for t in m.graph.initializer for e in t.external_data if e.key == "location"}
         assert places and places <= {p.name for p in path.glob("*.safetensors")}, (graph, places)
+
+
+def test_a_malformed_manifest_leaves_the_runtime_choice_to_the_loader(tmp_path):
+    """``files``/``models`` of the wrong type: no TypeError here; the loader refuses the schema."""
+    import json
+
+    from ultrasound_reader.ai.onnx_runtime import choose_runtime, has_onnx_graphs, runtime_for_bundle
+
+    for bad in ({"task": "liver-fll", "models": {"L": {}}, "files": 5}, {"task": "liver-fll", "models": 5}):
+        assert has_onnx_graphs(bad) is False
+        (tmp_path / "manifest.json").write_text(json.dumps(bad))
+        assert runtime_for_bundle(tmp_path) == choose_runtime()

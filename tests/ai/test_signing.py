@@ -218,3 +218,30 @@ def test_manifest_swapped_during_verification_is_refused(signed: Path, keys: dic
     monkeypatch.setattr(B._signing, "verify_bundle", real)
     b = B.load_bundle(signed, trust_store=keys["store"], require_signed=True)
     assert b.signature.verified and b.signature.manifest_sha256 == hashlib.sha256(good).hexdigest()
+
+
+def test_onnx_loader_refuses_a_manifest_swapped_during_verification(soft_bundle_dir: Path, tmp_path: Path,
+                                                                    keys: dict[str, Path],
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same TOCTOU check on the ONNX Runtime loader (the frozen app's and the window's for graphs)."""
+    pytest.importorskip("onnxruntime")
+    from ultrasound_reader.ai.onnx_runtime import export_onnx, load_onnx_bundle
+
+    folder = tmp_path / "onnx-signed"
+    shutil.copytree(soft_bundle_dir, folder)
+    export_onnx(folder, key=keys["private"])
+    good = (folder / "manifest.json").read_bytes()
+    m = json.loads(good)
+    m["description"] = "altered after signing"
+    (folder / "manifest.json").write_text(json.dumps(m, indent=2))
+    real = S.verify_bundle
+
+    def swap_back_during_check(f, store=None):
+        (folder / "manifest.json").write_bytes(good)
+        return real(f, store)
+
+    monkeypatch.setattr(S, "verify_bundle", swap_back_during_check)
+    with pytest.raises(UserError, match="tampered.*manifest.json changed while"):
+        load_onnx_bundle(folder, trust_store=keys["store"])
+    monkeypatch.setattr(S, "verify_bundle", real)
+    assert load_onnx_bundle(folder, trust_store=keys["store"], require_signed=True).signature.verified

@@ -163,8 +163,10 @@ def test_a_bundle_with_onnx_graphs_runs_on_onnx_runtime_progressively(qtbot, mak
     r.session.partialResult.connect(partials.append)
     with qtbot.waitSignal(r.analysis.stallMeasured, timeout=30000) as sig:
         r.analyse()
-    # DLM-1 first (partials that queue up while the GUI thread is busy are coalesced: some may be skipped).
-    assert partials and partials[0].partial.done[0] == "DLM-1" and len(partials[-1].partial.done) < 6
+    # DLM-1 first. Partials that queue up while the GUI thread is busy are coalesced, and the final
+    # result drops any still queued: on a loaded machine none may show (the order of the ONNX
+    # pipeline's partials is tested headless in tests/ai/test_progressive.py).
+    assert not partials or (partials[0].partial.done[0] == "DLM-1" and len(partials[-1].partial.done) < 6)
     assert set(sig.args[0].result.probabilities) == {"DLM-1", "SM-1", "SM-2", "SM-3", "SM-4", "SM-5"}
     assert r.results.state == "result" and r.results.partial is None
 
@@ -220,3 +222,25 @@ def test_panel_fll_partials_wait_for_the_deciding_model_and_a_cancel_brings_back
     assert panel.partial is None and panel.result is final and panel.stale and panel.dimmed
     assert panel.rows["LBC"][2].text() == f"{final.probabilities['LBC']:.3f}"
     assert "computing" not in panel.visible_text()
+
+
+def test_a_result_made_stale_while_partials_show_comes_back_stale_after_a_cancel(qtbot, tiny_models: Path) -> None:  # noqa: ANN001
+    """Factors edited during a run do not cancel it; if the run is then cancelled, the earlier result is stale."""
+    from ultrasound_reader.ai import Analyzer, load_bundle
+    from ultrasound_reader.case import Case
+    from ultrasound_reader.gui.results_panel import ResultsPanel
+
+    bundle = load_bundle(tiny_models / "liver-fll-demo")
+    partials: list[Any] = []
+    final = Analyzer(bundle, threads=1).run(Case.load(LIVER_CASE), partial=partials.append)
+    panel = ResultsPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.set_result(final, bundle.manifest)  # fresh
+    assert not panel.stale and not panel.dimmed
+    panel.set_running(0.1, "Model^L")
+    panel.set_partial(partials[0], bundle.manifest)
+    panel.set_stale(True)  # the factors changed while the run goes on
+    panel.set_partial(partials[1], bundle.manifest)
+    panel.set_cancelled()
+    assert panel.result is final and panel.stale and panel.dimmed

@@ -59,12 +59,14 @@ def run(args: argparse.Namespace) -> int:
     store = signing.trust_store(args.trust_store)
     out: dict[str, object] = {"bundle": str(folder)}
     if args.action == "sign":
-        from ultrasound_reader.ai.onnx_runtime import load_for_runtime
+        from ultrasound_reader.ai.onnx_runtime import choose_runtime, load_for_runtime
 
         # Only a bundle that loads (schema, hashes, weights) is worth a signature; an existing
-        # signature is replaced, so a tampered one does not stop re-signing.
+        # signature is replaced, so a tampered one does not stop re-signing. The torch loader
+        # where torch is installed (it also checks the weights fit the architecture), even when
+        # the bundle carries ONNX graphs.
         (folder / signing.SIGNATURE_FILE).unlink(missing_ok=True)
-        load_for_runtime(folder, trust_store=store, require_signed=False)
+        load_for_runtime(folder, runtime=choose_runtime(), trust_store=store, require_signed=False)
         out["key_id"] = signing.sign_bundle(folder, args.key)
     status = signing.verify_bundle(folder, store)
     out["signature"] = status.to_dict()

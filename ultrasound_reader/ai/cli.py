@@ -28,8 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cam-method", choices=("gradcam", "gradcam++"), default="gradcam")
     p.add_argument("--threads", type=int, default=2, metavar="N", help="torch CPU threads (default 2)")
     p.add_argument("--runtime", choices=("auto", "torch", "onnx"), default=None,
-                   help="inference runtime (default: $ULTRASOUND_READER_RUNTIME, else torch when installed, "
-                        "else ONNX Runtime)")
+                   help="inference runtime (default: $ULTRASOUND_READER_RUNTIME, else ONNX Runtime when the bundle "
+                        "carries ONNX graphs and onnxruntime is installed, else torch when installed, else ONNX Runtime)")
     add_trust_arguments(p)
 
 

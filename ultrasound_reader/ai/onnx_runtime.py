@@ -71,6 +71,8 @@ def has_onnx_graphs(manifest: dict[str, Any]) -> bool:
     """Whether the manifest lists an ONNX graph for every trunk of every model."""
     files = manifest.get("files") or {}
     models = manifest.get("models") or {}
+    if not (isinstance(files, dict) and isinstance(models, dict)):
+        return False  # not a valid manifest: the loader refuses it with the schema's reason
     return bool(models) and all(f in files for name in models
                                 for f in trunk_files(str(manifest.get("task")), name).values())
 
@@ -269,6 +271,10 @@ def load_onnx_bundle(path: str | Path, *, threads: int | None = None, trust_stor
     store = trust_store if isinstance(trust_store, signing.TrustStore) else signing.trust_store(trust_store)
     require = signing.require_signed_default() if require_signed is None else bool(require_signed)
     status = signing.verify_bundle(folder, store)
+    if status.verified and status.manifest_sha256 != hashlib.sha256(raw).hexdigest():
+        # The manifest read above is not the one the signature check hashed (swapped meanwhile).
+        status = signing.SignatureStatus("tampered", "manifest.json changed while the bundle was being verified",
+                                         status.key_name, status.key_id, status.trust_store)
     signing.enforce(status, folder, require)
     for rel, digest in data["files"].items():
         p = (folder / rel).resolve()
@@ -292,6 +298,9 @@ def load_onnx_bundle(path: str | Path, *, threads: int | None = None, trust_stor
             state = load_file(str(wpath))
         except (SafetensorError, OSError, ValueError) as exc:
             raise UserError(f"{wpath}: corrupt weights ({exc})") from None
+        bad = next((k for k, v in state.items() if v.dtype.kind == "f" and not np.isfinite(v).all()), None)
+        if bad is not None:
+            raise UserError(f"{wpath}: tensor {bad!r} holds NaN or infinite values; refused")
         params = {k: v.astype(np.float64) for k, v in state.items()
                   if "trunk." not in k and not k.startswith(("background.", "features.")) and v.dtype.kind == "f"}
         sessions = {}

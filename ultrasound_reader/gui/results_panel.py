@@ -351,6 +351,10 @@ class ResultsPanel(QWidget):
 
     def set_stale(self, stale: bool = True, reason: str = STALE_TEXT) -> None:
         """Grey the shown result out (the ROIs or factors it was computed from have changed)."""
+        if self.partial is not None and self._before is not None:
+            # partial outputs are on screen: a cancel brings back the earlier result, stale as it is now
+            result, manifest, labels, _ = self._before
+            self._before = (result, manifest, labels, bool(stale) and result is not None)
         self.stale = bool(stale) and self.result is not None
         if self.state in ("running",):
             return

@@ -269,7 +269,7 @@ def create_study(db: str, name: str, cases_dir: str | Path, truth_csv: str | Pat
     from ultrasound_reader.ai import Analyzer
     from ultrasound_reader.ai.onnx_runtime import load_for_runtime
 
-    bundle = load_for_runtime(bundle_dir)  # torch where installed, else ONNX Runtime (frozen app)
+    bundle = load_for_runtime(bundle_dir)  # ONNX Runtime for a bundle with graphs, else torch if installed
     if bundle.task != task:
         raise UserError(f"--bundle: {bundle.path} is a {bundle.task} bundle, but the cases are {task} cases")
 
