@@ -39,7 +39,9 @@ def test_wrong_called_ae_title(fresh_orthanc) -> None:
 
 def test_unknown_calling_ae_is_rejected(fresh_orthanc, studies: Fixture, tmp_path: Path) -> None:
     node = dimse_node(fresh_orthanc, calling_ae="STRANGER")
-    with pytest.raises(pacs.PacsError, match=r"association rejected: Calling AE title not recognised.*STRANGER"):
+    # Orthanc answers A-ASSOCIATE-RJ, or under load sometimes drops the connection: both name our AE title
+    with pytest.raises(pacs.PacsError, match=r"(association rejected: Calling AE title not recognised"
+                                             r"|aborted the association while it was being set up).*STRANGER"):
         pacs.retrieve(node, studies.a.study_uid, root=tmp_path / "cache")
     assert _empty(tmp_path / "cache")
 

@@ -161,7 +161,10 @@ def _associate(ae: AE, node: Node, *, ext_neg: list[Any] | None = None,
         raise PacsError(f"{where}: no answer within {node.timeout:g} s (timeout)")
     if assoc.acceptor.primitive is not None and not assoc.accepted_contexts:
         raise PacsError(f"{where}: the PACS accepted none of the requested services")
-    raise PacsError(f"{where}: the PACS aborted the association")
+    # Orthanc sometimes drops the connection instead of answering A-ASSOCIATE-RJ (seen for an unknown
+    # calling AE under load): the likely causes are the AE titles, so say which ones were used.
+    raise PacsError(f"{where}: the PACS aborted the association while it was being set up (check that it "
+                    f"knows our AE title {node.calling_ae!r} and that its own is {node.ae_title!r})")
 
 
 def _status_error(node: Node, what: str, status: Dataset | None) -> PacsError:
