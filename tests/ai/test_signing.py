@@ -197,25 +197,32 @@ def test_cli_shows_the_verdict_and_applies_the_policy(signed: Path, soft_bundle_
     assert out.returncode == 1 and "untrusted" in out.stdout and out.stderr.count("\n") == 1
 
 
+def _alter_manifest_then_swap_it_back_during_the_check(folder: Path, monkeypatch: pytest.MonkeyPatch):
+    """The loader reads an altered manifest; the signature check (real) sees the signed one put back.
+    Returns (the signed manifest's bytes, the real verify_bundle)."""
+    good = (folder / "manifest.json").read_bytes()
+    m = json.loads(good)
+    m["description"] = "altered after signing"
+    (folder / "manifest.json").write_text(json.dumps(m, indent=2))
+    real = S.verify_bundle
+
+    def swap_back_during_check(f, store=None):
+        (folder / "manifest.json").write_bytes(good)
+        return real(f, store)
+
+    monkeypatch.setattr(S, "verify_bundle", swap_back_during_check)
+    return good, real
+
+
 def test_manifest_swapped_during_verification_is_refused(signed: Path, keys: dict[str, Path],
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """TOCTOU: load_bundle reads an altered manifest, the signature check (real, model-signing)
     sees the signed one put back for it; the manifest used must be the one the signature covers."""
-    good = (signed / "manifest.json").read_bytes()
-    m = json.loads(good)
-    m["description"] = "altered after signing"
-    (signed / "manifest.json").write_text(json.dumps(m, indent=2))
-    real = S.verify_bundle
-
-    def swap_back_during_check(folder, store=None):
-        (signed / "manifest.json").write_bytes(good)
-        return real(folder, store)
-
-    monkeypatch.setattr(B._signing, "verify_bundle", swap_back_during_check)
+    good, real = _alter_manifest_then_swap_it_back_during_the_check(signed, monkeypatch)
     with pytest.raises(UserError, match="tampered.*manifest.json changed while"):
         B.load_bundle(signed, trust_store=keys["store"])
     # the signed manifest itself (now in place) loads and is verified
-    monkeypatch.setattr(B._signing, "verify_bundle", real)
+    monkeypatch.setattr(S, "verify_bundle", real)
     b = B.load_bundle(signed, trust_store=keys["store"], require_signed=True)
     assert b.signature.verified and b.signature.manifest_sha256 == hashlib.sha256(good).hexdigest()
 
@@ -230,17 +237,7 @@ def test_onnx_loader_refuses_a_manifest_swapped_during_verification(soft_bundle_
     folder = tmp_path / "onnx-signed"
     shutil.copytree(soft_bundle_dir, folder)
     export_onnx(folder, key=keys["private"])
-    good = (folder / "manifest.json").read_bytes()
-    m = json.loads(good)
-    m["description"] = "altered after signing"
-    (folder / "manifest.json").write_text(json.dumps(m, indent=2))
-    real = S.verify_bundle
-
-    def swap_back_during_check(f, store=None):
-        (folder / "manifest.json").write_bytes(good)
-        return real(f, store)
-
-    monkeypatch.setattr(S, "verify_bundle", swap_back_during_check)
+    _, real = _alter_manifest_then_swap_it_back_during_the_check(folder, monkeypatch)
     with pytest.raises(UserError, match="tampered.*manifest.json changed while"):
         load_onnx_bundle(folder, trust_store=keys["store"])
     monkeypatch.setattr(S, "verify_bundle", real)

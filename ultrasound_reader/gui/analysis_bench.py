@@ -57,6 +57,14 @@ def _loop_until(condition: Any, timeout_s: float = 120.0) -> None:
         raise TimeoutError("analysis benchmark: timed out")
 
 
+def _restore_models_env(saved: str | None) -> None:
+    """Put ``$ULTRASOUND_READER_MODELS`` back as it was before the bench pointed it at its own bundles."""
+    if saved is None:
+        os.environ.pop("ULTRASOUND_READER_MODELS", None)
+    else:
+        os.environ["ULTRASOUND_READER_MODELS"] = saved
+
+
 def _window_on(case_dir: Path, settings: Path) -> Any:
     """A shown 1600x1000 window with ``case_dir`` open, its bundle loaded and the Grad-CAM
     overlay on (the overlay and thumbnails are part of showing a result)."""
@@ -159,10 +167,7 @@ def stalls(quick: bool = False) -> dict[str, Any]:
             }
         finally:
             window.close()
-            if saved_env is None:
-                os.environ.pop("ULTRASOUND_READER_MODELS", None)
-            else:
-                os.environ["ULTRASOUND_READER_MODELS"] = saved_env
+            _restore_models_env(saved_env)
 
 
 def _timed_analysis(window: Any) -> dict[str, float]:
@@ -276,10 +281,7 @@ def progressive(quick: bool = False) -> dict[str, Any]:
             return out
         finally:
             window.close()
-            if saved_env is None:
-                os.environ.pop("ULTRASOUND_READER_MODELS", None)
-            else:
-                os.environ["ULTRASOUND_READER_MODELS"] = saved_env
+            _restore_models_env(saved_env)
 
 
 if __name__ == "__main__":
