@@ -6,9 +6,12 @@ pay for it.
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
+from typing import Any
 
+from PySide6.QtCore import qInstallMessageHandler
 from PySide6.QtWidgets import QApplication
 
 from ultrasound_reader.gui import theme
@@ -20,10 +23,25 @@ _IMAGE_SUFFIXES = {".dcm", ".dicom", ".png", ".jpg", ".jpeg"}
 ICON = Path(__file__).resolve().parent / "icon.png"
 
 
+# Qt messages that say nothing to the user: the offscreen platform (tests, --screenshot, the
+# benchmarks) prints this once for every dock shown, and the window adds its docks after it is
+# shown (gui/cold_start.py). They go to the debug log (-v); every other Qt message to stderr as before.
+_QT_NOISE = frozenset({"This plugin does not support propagateSizeHints()"})
+_log = logging.getLogger(__name__)
+
+
+def _qt_message(_mode: Any, _context: Any, message: str) -> None:
+    if message in _QT_NOISE:
+        _log.debug("Qt: %s", message)
+    else:
+        sys.stderr.write(message + "\n")
+
+
 def application(argv: list[str] | None = None) -> QApplication:
     """The running QApplication (created and themed once)."""
     app = QApplication.instance()
     if app is None:
+        qInstallMessageHandler(_qt_message)
         app = QApplication(argv if argv is not None else sys.argv[:1])
         app.setOrganizationName(ORGANIZATION)
         app.setApplicationName(APPLICATION)
