@@ -1,0 +1,147 @@
+"""imageops against OpenCV (the oracle): randomized equality, fixed seeds, edge cases."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from ultrasound_reader import imageops
+
+_CV_INTER = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR}
+
+
+def _cv_resize(img: np.ndarray, size: tuple[int, int], mode: str) -> np.ndarray:
+    out = cv2.resize(img, size, interpolation=_CV_INTER[mode])
+    return out[:, :, None] if img.ndim == 3 and out.ndim == 2 else out
+
+
+def _random_cases(seed: int, n: int):
+    """(image, (W, H), mode): shrink/enlarge, integer and non-integer factors, 1-pixel edges."""
+    rng = np.random.default_rng(seed)
+    for t in range(n):
+        dtype = (np.uint8, np.float32)[t % 2]
+        mode = ("area", "linear")[(t // 2) % 2]
+        cn = (None, 3, 4, 1)[(t // 4) % 4]
+        h, w = (int(v) for v in rng.integers(1, 48, 2))
+        r = rng.random()
+        if r < 0.35:
+            H, W = (int(v) for v in rng.integers(1, 100, 2))
+        elif r < 0.65:  # integer shrink (resizeAreaFast_, the 2x LINEAR shortcut)
+            k = rng.integers(1, 5, 2)
+            h, w = h * int(k[0]), w * int(k[1])
+            H, W = h // int(k[0]), w // int(k[1])
+        elif r < 0.9:  # integer enlarge
+            k = rng.integers(1, 5, 2)
+            H, W = h * int(k[0]), w * int(k[1])
+        else:  # 1-pixel edges
+            H, W = (1, int(rng.integers(1, 60))) if rng.random() < 0.5 else (int(rng.integers(1, 60)), 1)
+        shape = (h, w) if cn is None else (h, w, cn)
+        img = (rng.integers(0, 256, shape).astype(np.uint8) if dtype == np.uint8
+               else (rng.random(shape) * rng.choice([1.0, 255.0])).astype(np.float32))
+        yield img, (W, H), mode
+
+
+def test_resize_uint8_and_float_area_equal_opencv() -> None:
+    checked = 0
+    for img, size, mode in _random_cases(1234, 2400):
+        if img.dtype == np.float32 and mode == "linear":
+            continue
+        got = imageops.resize(img, size, mode)
+        ref = _cv_resize(img, size, mode)
+        assert got.dtype == ref.dtype and got.shape == ref.shape, (img.shape, size, mode)
+        assert np.array_equal(got, ref), (img.dtype, img.shape, size, mode)
+        checked += 1
+    assert checked > 1500
+
+
+def test_resize_float_linear_within_documented_bound() -> None:
+    rng = np.random.default_rng(77)
+    for img, size, mode in _random_cases(99, 800):
+        if img.dtype != np.float32 or mode != "linear":
+            continue
+        got = imageops.resize(img, size, mode)
+        ref = _cv_resize(img, size, mode)
+        assert got.shape == ref.shape and got.dtype == np.float32
+        err = np.abs(got.astype(np.float64) - ref).max()
+        assert err <= 4e-6 * max(float(np.abs(img).max()), 1e-30), (img.shape, size, err)
+    heat = rng.random((7, 7)).astype(np.float32)  # Grad-CAM map -> ROI box
+    err = np.abs(imageops.resize(heat, (300, 300), "linear").astype(np.float64)
+                 - cv2.resize(heat, (300, 300), interpolation=cv2.INTER_LINEAR)).max()
+    assert err <= 4e-6
+    # 1-D resizes are exact (the sampling positions and weights are IPP's)
+    col = rng.random((37, 1)).astype(np.float32)
+    assert np.array_equal(imageops.resize(col, (1, 211), "linear"),
+                          cv2.resize(col, (1, 211), interpolation=cv2.INTER_LINEAR))
+    row = rng.random((1, 23)).astype(np.float32)
+    assert np.array_equal(imageops.resize(row, (150, 1), "linear"),
+                          cv2.resize(row, (150, 1), interpolation=cv2.INTER_LINEAR))
+
+
+@pytest.mark.parametrize("src, dst, mode", [
+    ((300, 300, 3), (224, 224), "area"), ((150, 150, 3), (224, 224), "linear"),
+    ((600, 800, 3), (128, 96), "area"), ((480, 640), (160, 120), "area"), ((5, 7, 3), (224, 224), "linear"),
+    ((1, 1, 3), (224, 224), "linear"), ((1, 1, 3), (3, 3), "area"), ((224, 224, 3), (1, 1), "area"),
+    ((10, 10, 3), (5, 5), "linear"), ((9, 9), (3, 3), "area"), ((7, 9, 4), (7, 9), "area"),
+])
+def test_resize_typical_and_edge_shapes(src, dst, mode) -> None:
+    img = np.random.default_rng(len(src) * 31 + dst[0]).integers(0, 256, src).astype(np.uint8)
+    got = imageops.resize(img, dst, mode)
+    assert np.array_equal(got, _cv_resize(img, dst, mode))
+    if dst == (src[1], src[0]):
+        assert got is not img and np.array_equal(got, img)
+
+
+def test_resize_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="interpolation"):
+        imageops.resize(np.zeros((4, 4), np.uint8), (2, 2), "cubic")
+    with pytest.raises(ValueError, match="dtype|uint8 or float32"):
+        imageops.resize(np.zeros((4, 4), np.int16), (2, 2), "area")
+    with pytest.raises(ValueError, match="at least 1"):
+        imageops.resize(np.zeros((4, 4), np.uint8), (0, 2), "area")
+
+
+def test_rgb_to_gray_equals_opencv() -> None:
+    rng = np.random.default_rng(5)
+    for shape in [(1, 1, 3), (3, 17, 3), (64, 80, 3), (33, 7, 3)]:
+        img = rng.integers(0, 256, shape).astype(np.uint8)
+        assert np.array_equal(imageops.rgb_to_gray(img), cv2.cvtColor(img, cv2.COLOR_RGB2GRAY))
+    r, g = np.meshgrid(np.arange(256), np.arange(256), indexing="ij")
+    full = np.stack([r, g, (r * 7 + g * 13) % 256], axis=2).astype(np.uint8)
+    for perm in ([0, 1, 2], [2, 0, 1], [1, 2, 0]):
+        img = np.ascontiguousarray(full[:, :, perm])
+        assert np.array_equal(imageops.rgb_to_gray(img), cv2.cvtColor(img, cv2.COLOR_RGB2GRAY))
+
+
+def test_pad_equals_copy_make_border() -> None:
+    rng = np.random.default_rng(6)
+    for t in range(200):
+        h, w = (int(v) for v in rng.integers(1, 12, 2))
+        img = rng.integers(0, 256, (h, w, 3) if t % 2 else (h, w)).astype(np.uint8)
+        b = [int(v) for v in rng.integers(0, 15, 4)]
+        fill = int(rng.integers(0, 256))
+        assert np.array_equal(imageops.pad(img, *b, mode="edge"),
+                              cv2.copyMakeBorder(img, *b, cv2.BORDER_REPLICATE))
+        assert np.array_equal(imageops.pad(img, *b, mode="constant", value=fill),
+                              cv2.copyMakeBorder(img, *b, cv2.BORDER_CONSTANT, value=(fill, fill, fill)))
+
+
+def test_apply_lut_equals_opencv() -> None:
+    rng = np.random.default_rng(7)
+    lut = rng.integers(0, 256, 256).astype(np.uint8)
+    for shape in [(1, 1), (60, 80), (60, 80, 3), (5, 7, 4)]:
+        frame = rng.integers(0, 256, shape).astype(np.uint8)
+        assert np.array_equal(imageops.apply_lut(frame, lut), cv2.LUT(frame, lut))
+
+
+@pytest.mark.parametrize("name", imageops.COLORMAPS)
+def test_colormap_equals_apply_color_map(name: str) -> None:
+    ramp = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    ref = cv2.applyColorMap(ramp, getattr(cv2, f"COLORMAP_{name.upper()}"))[:, :, ::-1]
+    got = imageops.colormap(ramp, name)
+    assert got.shape == (16, 16, 3) and np.array_equal(got, ref)
+
+
+def test_colormap_unknown_name() -> None:
+    with pytest.raises(ValueError, match="unknown colour map"):
+        imageops.colormap(np.zeros((2, 2), np.uint8), "plasma-ish")

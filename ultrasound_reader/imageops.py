@@ -1,0 +1,389 @@
+"""NumPy ports of the OpenCV image operations the reading path uses.
+
+The reading path (dicom -> case -> ai -> study/gui/export) uses these instead of OpenCV so
+that a frozen application can leave OpenCV (about 150 MB) out. Each function matches
+the OpenCV 5.0 call named in its docstring bit for bit on the inputs the application
+passes; ``tests/test_imageops.py`` checks that against cv2 (OpenCV stays the oracle in
+the tests, and a dependency of phantom/, training/ and dicom/synth.py).
+
+Resize follows ``imgproc/src/resize.cpp``: the tables (source index, weight) are
+computed as OpenCV computes them (doubles, then float32 or 11-bit fixed point), and the
+arithmetic is done in the same type and the same order, vectorised across the image and
+looped over the contribution index, so the results are equal, not just close.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+
+__all__ = ["resize", "rgb_to_gray", "pad", "apply_lut", "colormap", "COLORMAPS"]
+
+_DBL_EPSILON = float(np.finfo(np.float64).eps)
+_COEF_BITS = 11  # INTER_RESIZE_COEF_BITS
+_COEF_SCALE = 1 << _COEF_BITS
+
+
+def _cv_round(x: float) -> int:
+    """cvRound: round half to even (the SSE conversion under the default rounding mode)."""
+    return int(np.rint(x))
+
+
+def _check_image(img: np.ndarray, what: str) -> np.ndarray:
+    img = np.asarray(img)
+    if img.dtype not in (np.uint8, np.float32):
+        raise ValueError(f"{what}: uint8 or float32 image expected, got {img.dtype}")
+    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (1, 3, 4)):
+        raise ValueError(f"{what}: H x W or H x W x 1/3/4 image expected, got shape {img.shape}")
+    if img.shape[0] < 1 or img.shape[1] < 1:
+        raise ValueError(f"{what}: empty image {img.shape}")
+    return img
+
+
+# -- resize: tables ---------------------------------------------------------------------------
+
+@lru_cache(maxsize=256)
+def _area_tab(ssize: int, dsize: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """computeResizeAreaTab as (K, dsize) source indices and float32 weights, K = max per output.
+
+    Unused slots have weight 0 (adding ``0 * x`` leaves a float sum unchanged).
+    """
+    per: list[list[tuple[int, float]]] = []
+    for dx in range(dsize):
+        fsx1 = dx * scale
+        fsx2 = fsx1 + scale
+        cell = min(scale, ssize - fsx1)
+        sx1, sx2 = math.ceil(fsx1), math.floor(fsx2)
+        sx2 = min(sx2, ssize - 1)
+        sx1 = min(sx1, sx2)
+        row: list[tuple[int, float]] = []
+        if sx1 - fsx1 > 1e-3:
+            row.append((sx1 - 1, (sx1 - fsx1) / cell))
+        for sx in range(sx1, sx2):
+            row.append((sx, 1.0 / cell))
+        if fsx2 - sx2 > 1e-3:
+            row.append((sx2, min(min(fsx2 - sx2, 1.0), cell) / cell))
+        per.append(row)
+    k = max(len(r) for r in per)
+    idx = np.zeros((k, dsize), np.intp)
+    wts = np.zeros((k, dsize), np.float32)
+    for dx, row in enumerate(per):
+        for j, (s, a) in enumerate(row):
+            idx[j, dx] = s
+            wts[j, dx] = np.float32(a)  # (float)(double)
+    return idx, wts
+
+
+@lru_cache(maxsize=256)
+def _linear_tab(ssize: int, dsize: int, scale: float, inv_scale: float, area_mode: bool,
+                clamp_low: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Source index and float32 fraction per output (hal::resize's xofs/alpha, yofs/beta loops).
+
+    ``clamp_low``: the x loop also moves negative indices to 0 with fraction 0 (the y loop
+    does not; its rows are clipped later). Indices at or past the last pixel become the last
+    pixel with fraction 0 in both (the x loop's xmax, the y loop's row clip give the same sum).
+    """
+    d = np.arange(dsize, dtype=np.float64)
+    if not area_mode:
+        f = ((d + 0.5) * scale - 0.5).astype(np.float32)
+        s = np.floor(f)
+        f = (f - s).astype(np.float32)
+    else:
+        s = np.floor(d * scale)
+        f = ((d + 1) - (s + 1) * inv_scale).astype(np.float32)
+        f = np.where(f <= 0, np.float32(0), (f - np.floor(f)).astype(np.float32)).astype(np.float32)
+    s = s.astype(np.intp)
+    if clamp_low:
+        low = s < 0
+        f[low] = 0
+        s[low] = 0
+        high = s >= ssize - 1
+        f[high] = 0
+        s[high] = ssize - 1
+    return s, f
+
+
+def _fixed(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """saturate_cast<short>(cbuf * 2048) for cbuf = (1 - f, f), computed in float32."""
+    a0 = np.rint((np.float32(1) - f) * np.float32(_COEF_SCALE)).astype(np.int32)
+    a1 = np.rint(f * np.float32(_COEF_SCALE)).astype(np.int32)
+    return a0, a1
+
+
+# -- resize: kernels ----------------------------------------------------------------------------
+
+def _resize_area_fast(src: np.ndarray, dw: int, dh: int, sx: int, sy: int) -> np.ndarray:
+    """resizeAreaFast_: integer scale factors, each output the mean of an sy x sx block."""
+    h, w, cn = src.shape
+    blocks = src[: dh * sy, : dw * sx].reshape(dh, sy, dw, sx, cn)
+    if src.dtype == np.uint8:
+        total = blocks.sum(axis=(1, 3), dtype=np.int32)
+        if sx == 2 and sy == 2 and cn in (1, 3, 4):
+            return ((total + 2) >> 2).astype(np.uint8)  # ResizeAreaFastVec: (a+b+c+d+2)>>2
+        prod = total.astype(np.float32) * np.float32(1.0 / (sx * sy))
+        return np.clip(np.rint(prod), 0, 255).astype(np.uint8)
+    # float32: sum += ((S[k] + S[k+1]) + S[k+2]) + S[k+3] over the block in row-major order
+    terms = blocks.transpose(0, 2, 4, 1, 3).reshape(dh, dw, cn, sx * sy)
+    area = sx * sy
+    acc = np.zeros((dh, dw, cn), np.float32)
+    k = 0
+    while k <= area - 4:
+        acc += ((terms[..., k] + terms[..., k + 1]) + terms[..., k + 2]) + terms[..., k + 3]
+        k += 4
+    while k < area:
+        acc += terms[..., k]
+        k += 1
+    out = acc * np.float32(1.0 / area)
+    if sx == 2 and sy == 2 and cn in (1, 4):
+        # ResizeAreaFastVec_SIMD_32f (4 lanes): ((a00 + a01) + (a10 + a11)) * 0.25 on whole
+        # vectors of the interleaved row; the scalar tail keeps the sequential sum above.
+        flat = out.reshape(dh, dw * cn)
+        nvec = (dw * cn // 4) * 4
+        if nvec:
+            pair = blocks.transpose(0, 2, 4, 1, 3).reshape(dh, dw * cn, 4)[:, :nvec]
+            flat[:, :nvec] = ((pair[..., 0] + pair[..., 1]) + (pair[..., 2] + pair[..., 3])) * np.float32(0.25)
+        out = flat.reshape(dh, dw, cn)
+    return out
+
+
+def _resize_area(src: np.ndarray, dw: int, dh: int, scale_x: float, scale_y: float) -> np.ndarray:
+    """ResizeArea_Invoker: float32 box-weighted sums, horizontal then vertical, fixed order."""
+    h, w, cn = src.shape
+    xi, xa = _area_tab(w, dw, scale_x)
+    yi, ya = _area_tab(h, dh, scale_y)
+    s = src.astype(np.float32)
+    buf = s[:, xi[0], :] * xa[0][None, :, None]
+    for j in range(1, len(xi)):
+        buf += s[:, xi[j], :] * xa[j][None, :, None]
+    acc = buf[yi[0]] * ya[0][:, None, None]
+    for j in range(1, len(yi)):
+        acc += buf[yi[j]] * ya[j][:, None, None]
+    if src.dtype == np.uint8:
+        return np.clip(np.rint(acc), 0, 255).astype(np.uint8)
+    return acc
+
+
+def _resize_linear_u8(src: np.ndarray, dw: int, dh: int, scale_x: float, scale_y: float,
+                      inv_x: float, inv_y: float, area_mode: bool) -> np.ndarray:
+    """resizeGeneric_ with HResizeLinear/VResizeLinear on 8U: 11-bit fixed point weights."""
+    h, w, cn = src.shape
+    sx, fx = _linear_tab(w, dw, scale_x, inv_x, area_mode, True)
+    sy, fy = _linear_tab(h, dh, scale_y, inv_y, area_mode, False)
+    ax0, ax1 = _fixed(fx)
+    by0, by1 = _fixed(fy)
+    sx1 = np.minimum(sx + 1, w - 1)
+    r0 = np.clip(sy, 0, h - 1)
+    r1 = np.clip(sy + 1, 0, h - 1)
+    rows = np.unique(np.concatenate([r0, r1]))
+    s = src[rows].astype(np.int32)
+    hbuf = s[:, sx, :] * ax0[None, :, None] + s[:, sx1, :] * ax1[None, :, None]
+    pos = np.searchsorted(rows, r0), np.searchsorted(rows, r1)
+    hbuf >>= 4
+    v0 = (by0[:, None, None] * hbuf[pos[0]]) >> 16
+    v1 = (by1[:, None, None] * hbuf[pos[1]]) >> 16
+    v0 += v1
+    v0 += 2
+    v0 >>= 2
+    return v0.astype(np.uint8)
+
+
+def _resize_linear_f32(src: np.ndarray, dw: int, dh: int, scale_x: float, scale_y: float,
+                       inv_x: float, inv_y: float, area_mode: bool) -> np.ndarray:
+    """resizeGeneric_ with HResizeLinear/VResizeLinear on 32F: S0*a0 + S1*a1 in float32."""
+    h, w, cn = src.shape
+    sx, fx = _linear_tab(w, dw, scale_x, inv_x, area_mode, True)
+    sy, fy = _linear_tab(h, dh, scale_y, inv_y, area_mode, False)
+    one = np.float32(1)
+    sx1 = np.minimum(sx + 1, w - 1)
+    r0 = np.clip(sy, 0, h - 1)
+    r1 = np.clip(sy + 1, 0, h - 1)
+    hbuf = src[:, sx, :] * (one - fx)[None, :, None] + src[:, sx1, :] * fx[None, :, None]
+    return hbuf[r0] * (one - fy)[:, None, None] + hbuf[r1] * fy[:, None, None]
+
+
+def resize(img: np.ndarray, size_wh: tuple[int, int], interpolation: str = "area") -> np.ndarray:
+    """``cv2.resize(img, size_wh, interpolation=INTER_AREA | INTER_LINEAR)``, bit-exact for uint8.
+
+    ``img``: uint8 or float32, H x W or H x W x 1/3/4; ``size_wh`` = (width, height);
+    ``interpolation``: ``"area"`` or ``"linear"``. The result has the input's dtype and
+    number of dimensions.
+
+    Exact (equal to OpenCV 5.0's output) for uint8, both modes, any scale; and for
+    float32 ``"area"``. For float32 ``"linear"`` OpenCV hands the call to Intel IPP,
+    whose code is not public; this port computes the same bilinear sampling in float64
+    and rounds once, so it differs from cv2 in the last bits only (documented bound,
+    checked by the tests: max |difference| <= 1e-6 x the input's largest magnitude).
+    """
+    img = _check_image(img, "resize")
+    dw, dh = int(size_wh[0]), int(size_wh[1])
+    if dw < 1 or dh < 1:
+        raise ValueError(f"resize: output size must be at least 1 x 1, got {dw} x {dh}")
+    if interpolation not in ("area", "linear"):
+        raise ValueError(f"resize: interpolation 'area' or 'linear' expected, got {interpolation!r}")
+    squeeze = img.ndim == 2
+    src = np.ascontiguousarray(img[:, :, None] if squeeze else img)
+    h, w = src.shape[:2]
+    if (dw, dh) == (w, h):
+        out = src.copy()
+    else:
+        out = _resize3(src, dw, dh, interpolation)
+    return out[:, :, 0] if squeeze else out
+
+
+def _resize3(src: np.ndarray, dw: int, dh: int, interpolation: str) -> np.ndarray:
+    h, w = src.shape[:2]
+    inv_x, inv_y = dw / w, dh / h
+    if src.dtype == np.float32 and interpolation == "linear":
+        return _resize_linear_ipp_f32(src, dw, dh)
+    scale_x, scale_y = 1.0 / inv_x, 1.0 / inv_y
+    iscale_x, iscale_y = _cv_round(scale_x), _cv_round(scale_y)
+    area_fast = abs(scale_x - iscale_x) < _DBL_EPSILON and abs(scale_y - iscale_y) < _DBL_EPSILON
+    if interpolation == "linear" and area_fast and iscale_x == 2 and iscale_y == 2:
+        interpolation = "area"
+    if interpolation == "area" and scale_x >= 1 and scale_y >= 1:
+        if area_fast:
+            return _resize_area_fast(src, dw, dh, iscale_x, iscale_y)
+        return _resize_area(src, dw, dh, scale_x, scale_y)
+    area_mode = interpolation == "area"
+    if src.dtype == np.uint8:
+        return _resize_linear_u8(src, dw, dh, scale_x, scale_y, inv_x, inv_y, area_mode)
+    return _resize_linear_f32(src, dw, dh, scale_x, scale_y, inv_x, inv_y, area_mode)
+
+
+def _resize_linear_ipp_f32(src: np.ndarray, dw: int, dh: int) -> np.ndarray:
+    """Bilinear float32 resize sampled as IPP's ippiResizeLinear samples (checked on 1-D resizes).
+
+    Positions are float32 ``(d + 0.5) * s / d - 0.5``; along x they are clamped to the
+    image, along y the rows are replicated. A single row or column is exact (float32
+    ``a0 * (1 - f) + a1 * f``, as IPP); in 2-D IPP's rounding order is not public, so the
+    sums are done in float64 and rounded once (IPP itself is the less exact of the two).
+    """
+    h, w = src.shape[:2]
+    sx0, sx1, fx = _ipp_axis(w, dw, True)
+    sy0, sy1, fy = _ipp_axis(h, dh, False)
+    one = np.float32(1)
+    if dw == w == 1:  # a single column or row: IPP's float32 a0 * (1 - f) + a1 * f, exact
+        f32 = fy.astype(np.float32)[:, None, None]
+        return src[sy0] * (one - f32) + src[sy1] * f32
+    if dh == h == 1:
+        f32 = fx.astype(np.float32)[None, :, None]
+        return src[:, sx0, :] * (one - f32) + src[:, sx1, :] * f32
+    s = src.astype(np.float64)
+    hb = s[:, sx0, :] * (1.0 - fx)[None, :, None] + s[:, sx1, :] * fx[None, :, None]
+    out = hb[sy0] * (1.0 - fy)[:, None, None] + hb[sy1] * fy[:, None, None]
+    return out.astype(np.float32)
+
+
+@lru_cache(maxsize=256)
+def _ipp_axis(ssize: int, dsize: int, clamp: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    pos = ((np.arange(dsize, dtype=np.float64) + 0.5) * (ssize / dsize) - 0.5).astype(np.float32)
+    if clamp:
+        pos = np.clip(pos, np.float32(0), np.float32(ssize - 1))
+    i = np.floor(pos).astype(np.intp)
+    f = (pos - i).astype(np.float32).astype(np.float64)
+    return np.clip(i, 0, ssize - 1), np.clip(i + 1, 0, ssize - 1), f
+
+
+# -- colour, borders, tables --------------------------------------------------------------------
+
+def rgb_to_gray(img: np.ndarray) -> np.ndarray:
+    """``cv2.cvtColor(img, COLOR_RGB2GRAY)`` for uint8 H x W x 3 (or x 4, alpha ignored).
+
+    Fixed point as OpenCV: Y = (9798 R + 19235 G + 3735 B + 2**14) >> 15 (RY15, GY15, BY15).
+    """
+    img = np.asarray(img)
+    if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] not in (3, 4):
+        raise ValueError(f"rgb_to_gray: uint8 H x W x 3 image expected, got {img.dtype} {img.shape}")
+    y = img[:, :, 0].astype(np.int32) * 9798
+    y += img[:, :, 1].astype(np.int32) * 19235
+    y += img[:, :, 2].astype(np.int32) * 3735
+    y += 1 << 14
+    y >>= 15
+    return y.astype(np.uint8)
+
+
+def pad(img: np.ndarray, top: int, bottom: int, left: int, right: int, mode: str = "edge",
+        value: float = 0) -> np.ndarray:
+    """``cv2.copyMakeBorder``: ``mode="edge"`` is BORDER_REPLICATE, ``"constant"`` BORDER_CONSTANT.
+
+    ``value`` fills every channel (cv2's ``value=(v, v, v)``).
+    """
+    img = np.asarray(img)
+    if min(top, bottom, left, right) < 0:
+        raise ValueError("pad: border widths must be >= 0")
+    widths = [(top, bottom), (left, right)] + [(0, 0)] * (img.ndim - 2)
+    if mode == "edge":
+        if img.shape[0] == 0 or img.shape[1] == 0:
+            raise ValueError("pad: cannot replicate the border of an empty image")
+        return np.pad(img, widths, mode="edge")
+    if mode == "constant":
+        return np.pad(img, widths, mode="constant", constant_values=np.asarray(value).astype(img.dtype))
+    raise ValueError(f"pad: mode 'edge' or 'constant' expected, got {mode!r}")
+
+
+def apply_lut(frame: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    """``cv2.LUT(frame, lut)`` for a uint8 frame (any shape) and a 256-entry table."""
+    frame = np.asarray(frame)
+    lut = np.asarray(lut)
+    if frame.dtype != np.uint8 or lut.shape != (256,):
+        raise ValueError(f"apply_lut: uint8 frame and 256-entry table expected, got {frame.dtype}, {lut.shape}")
+    return np.take(lut, frame)
+
+
+# -- colour maps --------------------------------------------------------------------------------
+
+COLORMAPS = ("jet", "turbo", "inferno", "viridis", "hot", "magma")
+
+
+def _linspace32(n: int) -> np.ndarray:
+    """colormap.cpp's linspace(0, 1, n): x0 + i*step in float32."""
+    step = np.float32(1) / np.float32(n - 1)
+    return (np.arange(n, dtype=np.float32) * step).astype(np.float32)
+
+
+def _interp1(x: np.ndarray, y: np.ndarray, xi: np.ndarray) -> np.ndarray:
+    """colormap.cpp interp1_<float>: clamp-free linear interpolation, float32 throughout."""
+    out = np.zeros(len(xi), np.float32)
+    n = len(x)
+    for i, v in enumerate(xi):
+        low, high = 0, n - 1
+        if v < x[low]:
+            high = 1
+        if v > x[high]:
+            low = high - 1
+        while high - low > 1:
+            c = low + ((high - low) >> 1)
+            if v > x[c]:
+                low = c
+            else:
+                high = c
+        out[i] = np.float32(0) + (y[low] + (v - x[low]) * (y[high] - y[low]) / (x[high] - x[low]))
+    return out
+
+
+@lru_cache(maxsize=None)
+def colormap_table(name: str) -> np.ndarray:
+    """The 256 x 3 uint8 RGB table OpenCV builds for COLORMAP_<NAME> (from its base arrays)."""
+    from ultrasound_reader._colormap_data import BASE
+
+    if name not in BASE:
+        raise ValueError(f"unknown colour map {name!r} (known: {', '.join(COLORMAPS)})")
+    chans = [np.array([float(v) for v in s.split(",")], np.float32) for s in BASE[name]]
+    x = _linspace32(len(chans[0]))
+    xi = _linspace32(256)
+    with np.errstate(all="ignore"):
+        planes = [_interp1(x, c, xi) for c in chans]
+    table = np.stack(planes, axis=1) * np.float32(255)
+    table = np.clip(np.rint(table), 0, 255).astype(np.uint8)
+    table.setflags(write=False)
+    return table
+
+
+def colormap(u8: np.ndarray, name: str) -> np.ndarray:
+    """``cv2.applyColorMap(u8, COLORMAP_<NAME>)[..., ::-1]``: H x W uint8 -> H x W x 3 RGB."""
+    u8 = np.asarray(u8)
+    if u8.dtype != np.uint8 or u8.ndim != 2:
+        raise ValueError(f"colormap: uint8 H x W image expected, got {u8.dtype} {u8.shape}")
+    return np.take(colormap_table(name), u8, axis=0)
