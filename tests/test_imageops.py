@@ -42,40 +42,34 @@ def _random_cases(seed: int, n: int):
         yield img, (W, H), mode
 
 
-def test_resize_uint8_and_float_area_equal_opencv() -> None:
+def test_resize_equals_opencv() -> None:
+    """Bit-exact: uint8 (both modes), float32 AREA, single-channel float32 LINEAR."""
     checked = 0
     for img, size, mode in _random_cases(1234, 2400):
-        if img.dtype == np.float32 and mode == "linear":
-            continue
         got = imageops.resize(img, size, mode)
         ref = _cv_resize(img, size, mode)
         assert got.dtype == ref.dtype and got.shape == ref.shape, (img.shape, size, mode)
+        if img.dtype == np.float32 and mode == "linear" and img.ndim == 3 and img.shape[2] > 1:
+            # documented gap: edge columns of multi-channel float LINEAR may be one ulp off
+            err = np.abs(got.astype(np.float64) - ref).max()
+            assert err <= 2.4e-7 * max(float(np.abs(img).max()), 1e-30), (img.shape, size, err)
+            continue
         assert np.array_equal(got, ref), (img.dtype, img.shape, size, mode)
         checked += 1
-    assert checked > 1500
+    assert checked > 1800
 
 
-def test_resize_float_linear_within_documented_bound() -> None:
+def test_resize_heat_maps_equal_opencv() -> None:
+    """Grad-CAM maps (float32, network resolution) to ROI boxes and back, incl. rounding ties."""
     rng = np.random.default_rng(77)
-    for img, size, mode in _random_cases(99, 800):
-        if img.dtype != np.float32 or mode != "linear":
-            continue
-        got = imageops.resize(img, size, mode)
-        ref = _cv_resize(img, size, mode)
-        assert got.shape == ref.shape and got.dtype == np.float32
-        err = np.abs(got.astype(np.float64) - ref).max()
-        assert err <= 4e-6 * max(float(np.abs(img).max()), 1e-30), (img.shape, size, err)
-    heat = rng.random((7, 7)).astype(np.float32)  # Grad-CAM map -> ROI box
-    err = np.abs(imageops.resize(heat, (300, 300), "linear").astype(np.float64)
-                 - cv2.resize(heat, (300, 300), interpolation=cv2.INTER_LINEAR)).max()
-    assert err <= 4e-6
-    # 1-D resizes are exact (the sampling positions and weights are IPP's)
-    col = rng.random((37, 1)).astype(np.float32)
-    assert np.array_equal(imageops.resize(col, (1, 211), "linear"),
-                          cv2.resize(col, (1, 211), interpolation=cv2.INTER_LINEAR))
-    row = rng.random((1, 23)).astype(np.float32)
-    assert np.array_equal(imageops.resize(row, (150, 1), "linear"),
-                          cv2.resize(row, (150, 1), interpolation=cv2.INTER_LINEAR))
+    for t in range(150):
+        side = int(rng.choice([7, 14, 28, 224]))
+        heat = rng.random((side, side)).astype(np.float32)
+        if t % 3 == 0:
+            heat = np.round(heat * 4) / 4
+        size = tuple(int(v) for v in rng.integers(1, 400, 2))
+        for mode in ("linear", "area"):
+            assert np.array_equal(imageops.resize(heat, size, mode), _cv_resize(heat, size, mode)), (side, size, mode)
 
 
 @pytest.mark.parametrize("src, dst, mode", [

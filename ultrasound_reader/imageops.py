@@ -210,11 +210,12 @@ def resize(img: np.ndarray, size_wh: tuple[int, int], interpolation: str = "area
     ``interpolation``: ``"area"`` or ``"linear"``. The result has the input's dtype and
     number of dimensions.
 
-    Exact (equal to OpenCV 5.0's output) for uint8, both modes, any scale; and for
-    float32 ``"area"``. For float32 ``"linear"`` OpenCV hands the call to Intel IPP,
-    whose code is not public; this port computes the same bilinear sampling in float64
-    and rounds once, so it differs from cv2 in the last bits only (documented bound,
-    checked by the tests: max |difference| <= 1e-6 x the input's largest magnitude).
+    Exact (equal to OpenCV 5.0's output) for uint8 (both modes, any scale, 1/3/4
+    channels), float32 ``"area"``, and single-channel float32 ``"linear"`` (the heat
+    maps). uint8 follows OpenCV's own code; float32 ``"linear"`` follows what OpenCV's
+    IPP call computes (worked out against cv2, see ``_resize_linear_ipp_f32``). One known
+    gap: float32 ``"linear"`` with 3 or 4 channels can differ by one float32 ulp (relative
+    error <= 2.4e-7) in the output columns clamped to the left/right image edge.
     """
     img = _check_image(img, "resize")
     dw, dh = int(size_wh[0]), int(size_wh[1])
@@ -252,37 +253,61 @@ def _resize3(src: np.ndarray, dw: int, dh: int, interpolation: str) -> np.ndarra
     return _resize_linear_f32(src, dw, dh, scale_x, scale_y, inv_x, inv_y, area_mode)
 
 
-def _resize_linear_ipp_f32(src: np.ndarray, dw: int, dh: int) -> np.ndarray:
-    """Bilinear float32 resize sampled as IPP's ippiResizeLinear samples (checked on 1-D resizes).
+def _fma32(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """float32 fused multiply-add ``a * b + c`` rounded once (as the FMA instruction).
 
-    Positions are float32 ``(d + 0.5) * s / d - 0.5``; along x they are clamped to the
-    image, along y the rows are replicated. A single row or column is exact (float32
-    ``a0 * (1 - f) + a1 * f``, as IPP); in 2-D IPP's rounding order is not public, so the
-    sums are done in float64 and rounded once (IPP itself is the less exact of the two).
+    The product of two float32 is exact in float64; the float64 sum is corrected with its
+    exact error term (TwoSum) where it lands on a float32 rounding tie.
     """
-    h, w = src.shape[:2]
-    sx0, sx1, fx = _ipp_axis(w, dw, True)
-    sy0, sy1, fy = _ipp_axis(h, dh, False)
-    one = np.float32(1)
-    if dw == w == 1:  # a single column or row: IPP's float32 a0 * (1 - f) + a1 * f, exact
-        f32 = fy.astype(np.float32)[:, None, None]
-        return src[sy0] * (one - f32) + src[sy1] * f32
-    if dh == h == 1:
-        f32 = fx.astype(np.float32)[None, :, None]
-        return src[:, sx0, :] * (one - f32) + src[:, sx1, :] * f32
-    s = src.astype(np.float64)
-    hb = s[:, sx0, :] * (1.0 - fx)[None, :, None] + s[:, sx1, :] * fx[None, :, None]
-    out = hb[sy0] * (1.0 - fy)[:, None, None] + hb[sy1] * fy[:, None, None]
-    return out.astype(np.float32)
+    p = a.astype(np.float64) * b
+    c64 = c.astype(np.float64)
+    s = p + c64
+    bb = s - p
+    err = (p - (s - bb)) + (c64 - bb)
+    r = s.astype(np.float32)
+    back = r.astype(np.float64)
+    other = np.where(s > back, np.nextafter(r, np.float32(np.inf)), np.nextafter(r, np.float32(-np.inf)))
+    tie = (back != s) & (2 * s == back + other.astype(np.float64)) & (err != 0)
+    if tie.any():
+        pick = np.where(err > 0, np.maximum(r, other), np.minimum(r, other))
+        r = np.where(tie, pick, r).astype(np.float32)
+    return r
+
+
+def _resize_linear_ipp_f32(src: np.ndarray, dw: int, dh: int) -> np.ndarray:
+    """Bilinear float32 resize as OpenCV's IPP path (ippiResizeLinear_32f) computes it.
+
+    Positions ``(d + 0.5) * s / d - 0.5``, clamped to the image along x, rows replicated
+    along y. Images of two or more rows and columns: fractions are float64 ``p - floor(p)``
+    rounded to float32, each pass is ``fma(a1 - a0, f, a0)`` in float32, horizontal first.
+    A single row or column: positions rounded to float32 first, each pass
+    ``a0 * (1 - f) + a1 * f`` in float32. Worked out against cv2 (IPP's source is not
+    public) and checked by the tests; a different IPP build could round differently.
+    """
+    h, w, cn = src.shape
+    if h == 1 or w == 1:
+        sx0, sx1, fx = _ipp_axis(w, dw, True, True)
+        sy0, sy1, fy = _ipp_axis(h, dh, False, True)
+        one = np.float32(1)
+        hb = src[:, sx0, :] * (one - fx)[None, :, None] + src[:, sx1, :] * fx[None, :, None]
+        return hb[sy0] * (one - fy)[:, None, None] + hb[sy1] * fy[:, None, None]
+    sx0, sx1, fx = _ipp_axis(w, dw, True, False)
+    sy0, sy1, fy = _ipp_axis(h, dh, False, False)
+    a0 = src[:, sx0, :]
+    hb = _fma32(src[:, sx1, :] - a0, np.broadcast_to(fx[None, :, None], a0.shape), a0)
+    b0 = hb[sy0]
+    return _fma32(hb[sy1] - b0, np.broadcast_to(fy[:, None, None], b0.shape), b0)
 
 
 @lru_cache(maxsize=256)
-def _ipp_axis(ssize: int, dsize: int, clamp: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    pos = ((np.arange(dsize, dtype=np.float64) + 0.5) * (ssize / dsize) - 0.5).astype(np.float32)
+def _ipp_axis(ssize: int, dsize: int, clamp: bool, pos32: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    pos = (np.arange(dsize, dtype=np.float64) + 0.5) * (ssize / dsize) - 0.5
+    if pos32:
+        pos = pos.astype(np.float32).astype(np.float64)  # exact either way: float32 -> float64
     if clamp:
-        pos = np.clip(pos, np.float32(0), np.float32(ssize - 1))
+        pos = np.clip(pos, 0, ssize - 1)
     i = np.floor(pos).astype(np.intp)
-    f = (pos - i).astype(np.float32).astype(np.float64)
+    f = (pos - i).astype(np.float32)
     return np.clip(i, 0, ssize - 1), np.clip(i + 1, 0, ssize - 1), f
 
 
