@@ -90,13 +90,11 @@ def normalise(cams: np.ndarray) -> np.ndarray:
 
 def colorize(heat: np.ndarray, cmap: str = "jet") -> np.ndarray:
     """H x W x 3 uint8 RGB colour-mapped heat (heat in [0, 1])."""
-    import cv2
+    from ultrasound_reader.imageops import colormap
 
-    code = getattr(cv2, _COLORMAPS.get(cmap, ""), None)
-    if code is None:
+    if cmap not in _COLORMAPS:
         raise ValueError(f"unknown colour map {cmap!r} (known: {', '.join(_COLORMAPS)})")
-    bgr = cv2.applyColorMap(np.clip(heat * 255.0 + 0.5, 0, 255).astype(np.uint8), code)
-    return bgr[:, :, ::-1].copy()
+    return colormap(np.clip(heat * 255.0 + 0.5, 0, 255).astype(np.uint8), cmap)
 
 
 def feather_px(outline: np.ndarray) -> float:

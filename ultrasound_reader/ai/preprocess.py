@@ -9,7 +9,7 @@ pixels outside a polygon/freehand/ellipse outline are set to ``pad_value`` too.
 The crop is then resized to the input size, made 3-channel (grayscale replicated,
 or RGB kept for CDFI) and normalised with the manifest's mean/std.
 
-numpy + OpenCV only: training uses the same function, so a model sees at analysis
+numpy only (imageops: exact ports of the OpenCV calls): training uses the same function, so a model sees at analysis
 time exactly what it saw in training.
 """
 
@@ -19,9 +19,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 
+from ultrasound_reader import imageops
 from ultrasound_reader.case import MIN_ROI_PX, Roi
 from ultrasound_reader.errors import UserError
 
@@ -56,7 +56,7 @@ def to_color(frame: np.ndarray, mode: str) -> np.ndarray:
     if frame.ndim == 3 and frame.shape[2] == 4:
         frame = frame[:, :, :3]
     if mode == "gray3":
-        gray = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY) if frame.ndim == 3 else frame
+        gray = imageops.rgb_to_gray(frame) if frame.ndim == 3 else frame
         return np.repeat(gray[:, :, None], 3, axis=2)
     if mode == "rgb":
         return frame if frame.ndim == 3 else np.repeat(frame[:, :, None], 3, axis=2)
@@ -97,16 +97,15 @@ def crop_roi(frame: np.ndarray, roi: Roi, spec: dict[str, Any], role: str = "bmo
     borders = (cy0 - y0, y1 - cy1, cx0 - x0, x1 - cx1)
     if any(borders):
         if pad == "edge":
-            crop = cv2.copyMakeBorder(np.ascontiguousarray(inner), *borders, cv2.BORDER_REPLICATE)
+            crop = imageops.pad(inner, *borders, mode="edge")
         else:
-            crop = cv2.copyMakeBorder(np.ascontiguousarray(inner), *borders, cv2.BORDER_CONSTANT,
-                                      value=(fill, fill, fill))
+            crop = imageops.pad(inner, *borders, mode="constant", value=fill)
     else:
         crop = inner
     out_w, out_h = int(spec["width"]), int(spec["height"])
     shrink = crop.shape[1] >= out_w and crop.shape[0] >= out_h
-    interp = cv2.INTER_AREA if spec.get("interpolation", "area") == "area" and shrink else cv2.INTER_LINEAR
-    resized = cv2.resize(np.ascontiguousarray(crop), (out_w, out_h), interpolation=interp)
+    interp = "area" if spec.get("interpolation", "area") == "area" and shrink else "linear"
+    resized = imageops.resize(crop, (out_w, out_h), interp)
     x = resized.astype(np.float32) * (1.0 / 255.0)
     x = (x - np.asarray(spec["mean"], np.float32)) / np.asarray(spec["std"], np.float32)
     return Crop(roi.id, np.ascontiguousarray(x.transpose(2, 0, 1)), (x0, y0, x1, y1), (w, h))
@@ -124,7 +123,7 @@ def map_to_box(heat: np.ndarray, crop: Crop) -> tuple[tuple[int, int, int, int],
     the float32 map of that size (rows = y1 - y0, columns = x1 - x0).
     """
     x0, y0, x1, y1 = crop.box
-    full = cv2.resize(heat.astype(np.float32), (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+    full = imageops.resize(heat.astype(np.float32), (x1 - x0, y1 - y0), "linear")
     w, h = crop.image_size
     cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
     return (cx0, cy0, cx1, cy1), np.ascontiguousarray(full[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0])

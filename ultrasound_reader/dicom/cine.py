@@ -128,14 +128,14 @@ class Cine:
 
     def thumbnail(self, max_size: int = 128, index: int | None = None) -> np.ndarray:
         """A small copy of one frame (the middle one by default), decoding only that frame."""
-        import cv2
+        from ultrasound_reader.imageops import resize
 
         img = self.frame(self.n_frames // 2 if index is None else index)
         scale = max_size / max(img.shape[0], img.shape[1])
         if scale >= 1:
             return np.array(img)
         size = (max(1, round(img.shape[1] * scale)), max(1, round(img.shape[0] * scale)))
-        return cv2.resize(np.ascontiguousarray(img), size, interpolation=cv2.INTER_AREA)
+        return resize(img, size, "area")
 
     # -- prefetch ------------------------------------------------------------
     def prefetch_capacity(self) -> int:

@@ -707,9 +707,9 @@ class ReaderWindow(QMainWindow):
             return
         heat, (x0, y0, x1, y1) = cam
         bbox = (int(round(x0)), int(round(y0)), int(round(x1)), int(round(y1)))
-        import cv2
+        from ultrasound_reader.imageops import resize
 
-        heat = cv2.resize(heat, (bbox[2] - bbox[0], bbox[3] - bbox[1]), interpolation=cv2.INTER_LINEAR)
+        heat = resize(heat, (bbox[2] - bbox[0], bbox[3] - bbox[1]), "linear")
         model = c.get("ai_model") or "AI"
         h, w = self.image_view.raw.shape[:2]
         overlay = make_overlay([CamMap("", model, 0, 0, bbox, heat)], h, w,

@@ -76,12 +76,9 @@ def apply_lut(frame: np.ndarray, lut: np.ndarray | None) -> np.ndarray:
     """``frame`` (uint8, any shape) through ``lut``; the frame itself when ``lut`` is None."""
     if lut is None:
         return frame
-    try:  # OpenCV's LUT is several times faster than numpy fancy indexing on big frames
-        import cv2
+    from ultrasound_reader.imageops import apply_lut as _lut
 
-        return cv2.LUT(np.ascontiguousarray(frame), lut)
-    except ImportError:  # pragma: no cover - opencv is a dependency; numpy is the fallback
-        return lut[frame]
+    return _lut(frame, lut)
 
 
 def display_lut(wl: WindowLevel, invert: bool) -> np.ndarray | None:

@@ -169,17 +169,17 @@ def cam_map(result: Any) -> tuple[str | None, bytes | None]:
         bx0, by0, bx1, by1 = c.bbox
         heat = np.asarray(c.heat, np.float32)
         if heat.shape != (by1 - by0, bx1 - bx0):
-            import cv2
+            from ultrasound_reader.imageops import resize
 
-            heat = cv2.resize(heat, (bx1 - bx0, by1 - by0), interpolation=cv2.INTER_LINEAR)
+            heat = resize(heat, (bx1 - bx0, by1 - by0), "linear")
         sub = canvas[by0 - y0: by1 - y0, bx0 - x0: bx1 - x0]
         np.maximum(sub, heat, out=sub)
     scale = max(canvas.shape) / CAM_MAX_SIDE
     if scale > 1:
-        import cv2
+        from ultrasound_reader.imageops import resize
 
         size = (max(int(round(canvas.shape[1] / scale)), 1), max(int(round(canvas.shape[0] / scale)), 1))
-        canvas = cv2.resize(canvas, size, interpolation=cv2.INTER_AREA)
+        canvas = resize(canvas, size, "area")
     q = np.clip(np.round(canvas * 255), 0, 255).astype(np.uint8)
     buf = io.BytesIO()
     np.save(buf, q, allow_pickle=False)
