@@ -139,3 +139,35 @@ def test_colormap_equals_apply_color_map(name: str) -> None:
 def test_colormap_unknown_name() -> None:
     with pytest.raises(ValueError, match="unknown colour map"):
         imageops.colormap(np.zeros((2, 2), np.uint8), "plasma-ish")
+
+
+def _round_f32_exact(q) -> np.float32:
+    """The float32 nearest to the Fraction q, ties to even (an oracle for _fma32)."""
+    from fractions import Fraction
+
+    r = np.float32(float(q))
+    best = None
+    for c in (np.nextafter(r, np.float32(-np.inf)), r, np.nextafter(r, np.float32(np.inf))):
+        key = (abs(Fraction(float(c)) - q), int(np.array(c).view(np.int32)) & 1)
+        if best is None or key < best[0]:
+            best = (key, c)
+    return best[1]
+
+
+def test_fma32_rounds_once() -> None:
+    from fractions import Fraction
+
+    from ultrasound_reader.imageops import _fma32
+
+    # the float64 sum lands on a float32 tie the exact value is below: fma rounds down
+    d, f, c = np.float32(1 + 2.0**-23), 1 - 2.0**-23, np.float32(2.0**24 + 2)
+    assert _fma32(np.array([d]), np.array([f]), np.array([c]))[0] == np.float32(2.0**24 + 2)
+    rng = np.random.default_rng(8)
+    d = (rng.integers(-2**12, 2**12, 4000) * 2.0 ** rng.integers(-30, 0, 4000)).astype(np.float32)
+    d[::3] = np.float32(1 + 2.0**-23) * np.sign(d[::3] + 0.5)
+    f = np.float32(rng.random(4000)).astype(np.float64)
+    f[::2] = 1 - 2.0**-23
+    c = (rng.integers(-2**12, 2**12, 4000) * 2.0 ** rng.integers(-12, 12, 4000)).astype(np.float32)
+    got = _fma32(d, f, c)
+    want = [_round_f32_exact(Fraction(float(a)) * Fraction(float(b)) + Fraction(float(e))) for a, b, e in zip(d, f, c)]
+    assert np.array_equal(got, np.array(want, np.float32))

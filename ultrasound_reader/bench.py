@@ -26,6 +26,7 @@ SUITES: dict[str, tuple[str, str]] = {
     "study": ("ultrasound_reader.study.bench", "reader-study answer commit latency, SQLite synchronous FULL vs OFF"),
     "startup": ("ultrasound_reader.startup_bench", "CLI start-up (inspect, --version) vs a bare import pydicom"),
     "gui-startup": ("ultrasound_reader.gui.cold_start_bench", "GUI cold start: window, first image vs a bare Qt window"),
+    "imageops": ("ultrasound_reader.imageops_bench", "numpy image ops of the reading path vs the OpenCV calls they replace"),
 }
 
 

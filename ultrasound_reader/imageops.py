@@ -153,10 +153,11 @@ def _resize_area(src: np.ndarray, dw: int, dh: int, scale_x: float, scale_y: flo
     h, w, cn = src.shape
     xi, xa = _area_tab(w, dw, scale_x)
     yi, ya = _area_tab(h, dh, scale_y)
-    s = src.astype(np.float32)
-    buf = s[:, xi[0], :] * xa[0][None, :, None]
+    # uint8 * float32 -> float32 (the uint8 -> float conversion is exact); gathering the
+    # uint8 columns first saves converting the whole frame
+    buf = np.take(src, xi[0], axis=1) * xa[0][None, :, None]
     for j in range(1, len(xi)):
-        buf += s[:, xi[j], :] * xa[j][None, :, None]
+        buf += np.take(src, xi[j], axis=1) * xa[j][None, :, None]
     acc = buf[yi[0]] * ya[0][:, None, None]
     for j in range(1, len(yi)):
         acc += buf[yi[j]] * ya[j][:, None, None]
@@ -177,12 +178,20 @@ def _resize_linear_u8(src: np.ndarray, dw: int, dh: int, scale_x: float, scale_y
     r0 = np.clip(sy, 0, h - 1)
     r1 = np.clip(sy + 1, 0, h - 1)
     rows = np.unique(np.concatenate([r0, r1]))
-    s = src[rows].astype(np.int32)
-    hbuf = s[:, sx, :] * ax0[None, :, None] + s[:, sx1, :] * ax1[None, :, None]
-    pos = np.searchsorted(rows, r0), np.searchsorted(rows, r1)
+    s = src[rows]
+    hbuf = np.take(s, sx, axis=1).astype(np.int32)
+    hbuf *= ax0[None, :, None]
+    t = np.take(s, sx1, axis=1).astype(np.int32)
+    t *= ax1[None, :, None]
+    hbuf += t
     hbuf >>= 4
-    v0 = (by0[:, None, None] * hbuf[pos[0]]) >> 16
-    v1 = (by1[:, None, None] * hbuf[pos[1]]) >> 16
+    pos0, pos1 = np.searchsorted(rows, r0), np.searchsorted(rows, r1)
+    v0 = np.take(hbuf, pos0, axis=0)
+    v0 *= by0[:, None, None]
+    v0 >>= 16
+    v1 = np.take(hbuf, pos1, axis=0)
+    v1 *= by1[:, None, None]
+    v1 >>= 16
     v0 += v1
     v0 += 2
     v0 >>= 2
@@ -253,24 +262,30 @@ def _resize3(src: np.ndarray, dw: int, dh: int, interpolation: str) -> np.ndarra
     return _resize_linear_f32(src, dw, dh, scale_x, scale_y, inv_x, inv_y, area_mode)
 
 
-def _fma32(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """float32 fused multiply-add ``a * b + c`` rounded once (as the FMA instruction).
+def _fma32(d: np.ndarray, f: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """float32 fused multiply-add ``d * f + c`` rounded once (as the FMA instruction).
 
-    The product of two float32 is exact in float64; the float64 sum is corrected with its
-    exact error term (TwoSum) where it lands on a float32 rounding tie.
+    The product of two float32 is exact in float64, so the float64 sum is off by at most
+    half a float64 ulp; that changes the float32 rounding only where the sum lands
+    exactly on a float32 tie (checked on the bits), and there the exact error term
+    (TwoSum) decides. ``f`` broadcasts against ``d``. Normal float32 range.
     """
-    p = a.astype(np.float64) * b
+    p = d.astype(np.float64) * f
     c64 = c.astype(np.float64)
     s = p + c64
-    bb = s - p
-    err = (p - (s - bb)) + (c64 - bb)
     r = s.astype(np.float32)
-    back = r.astype(np.float64)
-    other = np.where(s > back, np.nextafter(r, np.float32(np.inf)), np.nextafter(r, np.float32(-np.inf)))
-    tie = (back != s) & (2 * s == back + other.astype(np.float64)) & (err != 0)
+    tie = (s.view(np.int64) & 0x1FFFFFFF) == 0x10000000
     if tie.any():
-        pick = np.where(err > 0, np.maximum(r, other), np.minimum(r, other))
-        r = np.where(tie, pick, r).astype(np.float32)
+        idx = np.nonzero(tie)
+        ss, pp, cc = s[idx], np.broadcast_to(p, s.shape)[idx], c64[idx]
+        bb = ss - pp
+        err = (pp - (ss - bb)) + (cc - bb)
+        rr = r[idx]
+        up = np.nextafter(rr, np.float32(np.inf))
+        dn = np.nextafter(rr, np.float32(-np.inf))
+        lo_hi = np.where(ss > rr.astype(np.float64), up, dn)  # the other float32 of the tie
+        pick = np.where(err > 0, np.maximum(rr, lo_hi), np.where(err < 0, np.minimum(rr, lo_hi), rr))
+        r[idx] = pick
     return r
 
 
@@ -294,9 +309,9 @@ def _resize_linear_ipp_f32(src: np.ndarray, dw: int, dh: int) -> np.ndarray:
     sx0, sx1, fx = _ipp_axis(w, dw, True, False)
     sy0, sy1, fy = _ipp_axis(h, dh, False, False)
     a0 = src[:, sx0, :]
-    hb = _fma32(src[:, sx1, :] - a0, np.broadcast_to(fx[None, :, None], a0.shape), a0)
+    hb = _fma32(src[:, sx1, :] - a0, fx.astype(np.float64)[None, :, None], a0)
     b0 = hb[sy0]
-    return _fma32(hb[sy1] - b0, np.broadcast_to(fy[:, None, None], b0.shape), b0)
+    return _fma32(hb[sy1] - b0, fy.astype(np.float64)[:, None, None], b0)
 
 
 @lru_cache(maxsize=256)
