@@ -171,3 +171,34 @@ def test_fma32_rounds_once() -> None:
     got = _fma32(d, f, c)
     want = [_round_f32_exact(Fraction(float(a)) * Fraction(float(b)) + Fraction(float(e))) for a, b, e in zip(d, f, c)]
     assert np.array_equal(got, np.array(want, np.float32))
+
+
+def test_reading_path_runs_without_opencv() -> None:
+    """The swapped call sites import and run with cv2 made unimportable (a frozen app leaves it out)."""
+    import subprocess
+    import sys
+
+    code = """
+import sys
+sys.modules["cv2"] = None  # any 'import cv2' now raises ImportError
+import numpy as np
+import ultrasound_reader.dicom.cine, ultrasound_reader.study.service, ultrasound_reader.gui.reader_mode  # noqa
+from ultrasound_reader.ai.gradcam import colorize
+from ultrasound_reader.ai.preprocess import crop_roi, map_to_box
+from ultrasound_reader.case import Roi
+from ultrasound_reader.gui.windowing import apply_lut, build_lut, WindowLevel
+rng = np.random.default_rng(0)
+img = rng.integers(0, 256, (80, 90, 3)).astype(np.uint8)
+spec = {"width": 32, "height": 24, "color": {"bmode": "gray3"}, "mean": [0.5] * 3, "std": [0.25] * 3}
+for pad in ("edge", "constant"):
+    for roi in (Roi("lesion", "rectangle", [(-5, -4), (60, 50)]), Roi("lesion", "rectangle", [(10, 10), (20, 16)])):
+        c = crop_roi(img, roi, dict(spec, pad=pad, pad_value=3))
+        assert c.pixels.shape == (3, 24, 32)
+        box, heat = map_to_box(rng.random((7, 7)).astype(np.float32), c)
+        assert heat.shape == (box[3] - box[1], box[2] - box[0])
+assert colorize(heat).shape == heat.shape + (3,)
+assert apply_lut(img, build_lut(WindowLevel(100.0, 50.0))).shape == img.shape
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
