@@ -148,22 +148,33 @@ def _resize_area_fast(src: np.ndarray, dw: int, dh: int, sx: int, sy: int) -> np
     return out
 
 
+def _cols(idx: np.ndarray, cn: int) -> np.ndarray:
+    """Pixel column indices -> element columns of the (rows, width * cn) view."""
+    return (idx[..., None] * cn + np.arange(cn)).reshape(*idx.shape[:-1], -1)
+
+
 def _resize_area(src: np.ndarray, dw: int, dh: int, scale_x: float, scale_y: float) -> np.ndarray:
     """ResizeArea_Invoker: float32 box-weighted sums, horizontal then vertical, fixed order."""
     h, w, cn = src.shape
     xi, xa = _area_tab(w, dw, scale_x)
     yi, ya = _area_tab(h, dh, scale_y)
+    flat = src.reshape(h, w * cn)
+    xc, xw = _cols(xi, cn), np.repeat(xa, cn, axis=1)
     # uint8 * float32 -> float32 (the uint8 -> float conversion is exact); gathering the
     # uint8 columns first saves converting the whole frame
-    buf = np.take(src, xi[0], axis=1) * xa[0][None, :, None]
+    buf = np.take(flat, xc[0], axis=1) * xw[0]
+    tmp = np.empty_like(buf)
     for j in range(1, len(xi)):
-        buf += np.take(src, xi[j], axis=1) * xa[j][None, :, None]
-    acc = buf[yi[0]] * ya[0][:, None, None]
+        np.multiply(np.take(flat, xc[j], axis=1), xw[j], out=tmp)
+        buf += tmp
+    acc = np.take(buf, yi[0], axis=0) * ya[0][:, None]
+    tmp = np.empty_like(acc)
     for j in range(1, len(yi)):
-        acc += buf[yi[j]] * ya[j][:, None, None]
+        np.multiply(np.take(buf, yi[j], axis=0), ya[j][:, None], out=tmp)
+        acc += tmp
     if src.dtype == np.uint8:
-        return np.clip(np.rint(acc), 0, 255).astype(np.uint8)
-    return acc
+        acc = np.clip(np.rint(acc, out=acc), 0, 255, out=acc).astype(np.uint8)
+    return acc.reshape(dh, dw, cn)
 
 
 def _resize_linear_u8(src: np.ndarray, dw: int, dh: int, scale_x: float, scale_y: float,
@@ -172,30 +183,29 @@ def _resize_linear_u8(src: np.ndarray, dw: int, dh: int, scale_x: float, scale_y
     h, w, cn = src.shape
     sx, fx = _linear_tab(w, dw, scale_x, inv_x, area_mode, True)
     sy, fy = _linear_tab(h, dh, scale_y, inv_y, area_mode, False)
-    ax0, ax1 = _fixed(fx)
+    ax0, ax1 = (np.repeat(a, cn) for a in _fixed(fx))
     by0, by1 = _fixed(fy)
-    sx1 = np.minimum(sx + 1, w - 1)
+    c0, c1 = _cols(sx, cn), _cols(np.minimum(sx + 1, w - 1), cn)
     r0 = np.clip(sy, 0, h - 1)
     r1 = np.clip(sy + 1, 0, h - 1)
     rows = np.unique(np.concatenate([r0, r1]))
-    s = src[rows]
-    hbuf = np.take(s, sx, axis=1).astype(np.int32)
-    hbuf *= ax0[None, :, None]
-    t = np.take(s, sx1, axis=1).astype(np.int32)
-    t *= ax1[None, :, None]
+    flat = src[rows].reshape(len(rows), w * cn)
+    hbuf = np.take(flat, c0, axis=1).astype(np.int32)
+    hbuf *= ax0
+    t = np.take(flat, c1, axis=1).astype(np.int32)
+    t *= ax1
     hbuf += t
     hbuf >>= 4
-    pos0, pos1 = np.searchsorted(rows, r0), np.searchsorted(rows, r1)
-    v0 = np.take(hbuf, pos0, axis=0)
-    v0 *= by0[:, None, None]
+    v0 = np.take(hbuf, np.searchsorted(rows, r0), axis=0)
+    v0 *= by0[:, None]
     v0 >>= 16
-    v1 = np.take(hbuf, pos1, axis=0)
-    v1 *= by1[:, None, None]
+    v1 = np.take(hbuf, np.searchsorted(rows, r1), axis=0)
+    v1 *= by1[:, None]
     v1 >>= 16
     v0 += v1
     v0 += 2
     v0 >>= 2
-    return v0.astype(np.uint8)
+    return v0.astype(np.uint8).reshape(dh, dw, cn)
 
 
 def _resize_linear_f32(src: np.ndarray, dw: int, dh: int, scale_x: float, scale_y: float,
