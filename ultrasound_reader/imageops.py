@@ -44,6 +44,11 @@ def _check_image(img: np.ndarray, what: str) -> np.ndarray:
 
 # -- resize: tables ---------------------------------------------------------------------------
 
+def _freeze(*arrays: np.ndarray) -> None:
+    """Cached tables are shared between calls (and threads): read-only."""
+    for a in arrays:
+        a.setflags(write=False)
+
 @lru_cache(maxsize=256)
 def _area_tab(ssize: int, dsize: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
     """computeResizeAreaTab as (K, dsize) source indices and float32 weights, K = max per output.
@@ -73,6 +78,7 @@ def _area_tab(ssize: int, dsize: int, scale: float) -> tuple[np.ndarray, np.ndar
         for j, (s, a) in enumerate(row):
             idx[j, dx] = s
             wts[j, dx] = np.float32(a)  # (float)(double)
+    _freeze(idx, wts)
     return idx, wts
 
 
@@ -102,6 +108,7 @@ def _linear_tab(ssize: int, dsize: int, scale: float, inv_scale: float, area_mod
         high = s >= ssize - 1
         f[high] = 0
         s[high] = ssize - 1
+    _freeze(s, f)
     return s, f
 
 
@@ -234,7 +241,8 @@ def resize(img: np.ndarray, size_wh: tuple[int, int], interpolation: str = "area
     maps). uint8 follows OpenCV's own code; float32 ``"linear"`` follows what OpenCV's
     IPP call computes (worked out against cv2, see ``_resize_linear_ipp_f32``). One known
     gap: float32 ``"linear"`` with 3 or 4 channels can differ by one float32 ulp (relative
-    error <= 2.4e-7) in the output columns clamped to the left/right image edge.
+    error <= 2.4e-7) in the output columns clamped to the left/right image edge. Float
+    inputs are assumed finite (a NaN or inf may spread one pixel further than in cv2).
     """
     img = _check_image(img, "resize")
     dw, dh = int(size_wh[0]), int(size_wh[1])
@@ -333,7 +341,9 @@ def _ipp_axis(ssize: int, dsize: int, clamp: bool, pos32: bool) -> tuple[np.ndar
         pos = np.clip(pos, 0, ssize - 1)
     i = np.floor(pos).astype(np.intp)
     f = (pos - i).astype(np.float32)
-    return np.clip(i, 0, ssize - 1), np.clip(i + 1, 0, ssize - 1), f
+    i0, i1 = np.clip(i, 0, ssize - 1), np.clip(i + 1, 0, ssize - 1)
+    _freeze(i0, i1, f)
+    return i0, i1, f
 
 
 # -- colour, borders, tables --------------------------------------------------------------------
