@@ -88,9 +88,9 @@ def crop_roi(frame: np.ndarray, roi: Roi, spec: dict[str, Any], role: str = "bmo
     fill = int(spec.get("pad_value", 0))
     if pad == "clip":
         x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-    img = to_color(frame, spec["color"].get(role, "gray3"))
     cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-    inner = img[cy0:cy1, cx0:cx1]
+    # colour conversion is per pixel: convert the crop, not the whole frame
+    inner = to_color(frame[cy0:cy1, cx0:cx1], spec["color"].get(role, "gray3"))
     if spec.get("mask_outside", False) and roi.shape != "rectangle":
         m = roi.mask(h, w)[cy0:cy1, cx0:cx1]
         inner = np.where(m[:, :, None], inner, np.uint8(fill))
