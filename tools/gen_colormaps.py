@@ -1,4 +1,10 @@
-"""Generate ultrasound_reader/_colormap_data.py from OpenCV's colormap.cpp (the base tables)."""
+"""Generate ultrasound_reader/_colormap_data.py from OpenCV's colormap.cpp (the base tables).
+
+The source: the opencv-python-headless 5.0.0.93 sdist (PyPI), file
+opencv/modules/imgproc/src/colormap.cpp. Usage:
+    python tools/gen_colormaps.py .../colormap.cpp ultrasound_reader/_colormap_data.py
+tests/test_imageops.py checks the tables built from it against cv2.applyColorMap.
+"""
 import re, sys
 src = open(sys.argv[1]).read()
 names = {"jet": "Jet", "turbo": "Turbo", "inferno": "Inferno", "viridis": "Viridis", "hot": "Hot", "magma": "Magma"}
