@@ -61,6 +61,8 @@ def test_resize_equals_opencv() -> None:
 
 def test_resize_heat_maps_equal_opencv() -> None:
     """Grad-CAM maps (float32, network resolution) to ROI boxes and back, incl. rounding ties."""
+    # the oracle for float32 LINEAR is OpenCV's IPP call (x86-64 opencv-python wheels ship IPP)
+    assert cv2.ipp.useIPP(), "this cv2 runs float32 INTER_LINEAR without IPP: imageops ports the IPP path"
     rng = np.random.default_rng(77)
     for t in range(150):
         side = int(rng.choice([7, 14, 28, 224]))
