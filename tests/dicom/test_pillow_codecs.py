@@ -223,3 +223,15 @@ def test_jpeg_frame_bytes_equal_opencvs_422_encoder(color, gray, quality):
     ours = jpeg_frame(color[0], quality)
     sof = ours.index(b"\xff\xc0")
     assert ours[sof + 11: sof + 12] == b"\x21"  # luma sampled 2x1: 4:2:2
+
+
+def test_write_png_round_trips_through_opencv_and_refuses_an_unwritable_path(tmp_path, color, gray):
+    from ultrasound_reader.dicom.still import write_png
+
+    for name, img in (("rgb", color[0]), ("gray", gray[0])):
+        write_png(tmp_path / f"{name}.png", img)
+        back = cv2.imread(str(tmp_path / f"{name}.png"), cv2.IMREAD_UNCHANGED)
+        assert np.array_equal(cv2.cvtColor(back, cv2.COLOR_BGR2RGB) if img.ndim == 3 else back, img)
+    (tmp_path / "folder.png").mkdir()
+    with pytest.raises(UserError, match=r"folder\.png: cannot write the PNG"):
+        write_png(tmp_path / "folder.png", gray[0])
