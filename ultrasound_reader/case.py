@@ -170,14 +170,7 @@ class Roi:
         Pixel centres are at integer coordinates; the outline is closed implicitly and
         filled even-odd, whichever way round it was drawn.
         """
-        x0, y0, x1, y1 = self.bbox()
-        out = np.zeros((height, width), dtype=bool)
-        c0, r0 = max(int(math.floor(x0)), 0), max(int(math.floor(y0)), 0)
-        c1, r1 = min(int(math.ceil(x1)), width - 1), min(int(math.ceil(y1)), height - 1)
-        if c1 < c0 or r1 < r0:
-            return out
-        out[r0 : r1 + 1, c0 : c1 + 1] = _fill_outline(self.outline(), r0, r1, c0, c1)
-        return out
+        return outline_mask(self.outline(), height, width)
 
     def max_diameter(self, mm_per_px: tuple[float, float] = (1.0, 1.0)) -> float:
         """Largest distance between two outline points, in mm when given (dx, dy) mm/px.
@@ -191,6 +184,25 @@ class Roi:
 
 
 _ON_EDGE = 1e-9  # pixel centres this close to the outline count as inside
+
+
+def outline_mask(outline: np.ndarray, height: int, width: int, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """Boolean (height, width) mask of the pixel centres inside a closed outline or on it (see Roi.mask).
+
+    ``outline`` is (N, 2) image (x, y) vertices; ``origin`` is the image pixel of element [0, 0].
+    """
+    out = np.zeros((max(height, 0), max(width, 0)), dtype=bool)
+    pts = np.asarray(outline, dtype=float).reshape(-1, 2)
+    if not len(pts) or height <= 0 or width <= 0:
+        return out
+    ox, oy = origin
+    (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
+    c0, r0 = max(int(math.floor(x0)), ox), max(int(math.floor(y0)), oy)
+    c1, r1 = min(int(math.ceil(x1)), ox + width - 1), min(int(math.ceil(y1)), oy + height - 1)
+    if c1 < c0 or r1 < r0:
+        return out
+    out[r0 - oy : r1 - oy + 1, c0 - ox : c1 - ox + 1] = _fill_outline(pts, r0, r1, c0, c1)
+    return out
 
 
 def _fill_outline(outline: np.ndarray, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:

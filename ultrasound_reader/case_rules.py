@@ -161,8 +161,6 @@ def simplify_freehand(points: Sequence[Sequence[float]], tolerance: float = FREE
     Mouse moves come many per pixel; keeping them all makes an outline heavy to edit
     without making it any more exact.
     """
-    import cv2
-
     pts = np.asarray(points, dtype=np.float32).reshape(-1, 1, 2)
     # Drop consecutive duplicates first: they carry no shape.
     if len(pts) > 1:
@@ -171,7 +169,7 @@ def simplify_freehand(points: Sequence[Sequence[float]], tolerance: float = FREE
         pts = pts[keep]
     if len(pts) <= 3:
         return [(float(x), float(y)) for x, y in pts[:, 0, :]]
-    approx = cv2.approxPolyDP(pts, float(tolerance), True)[:, 0, :]
+    approx = approx_closed_polygon(pts[:, 0, :], float(tolerance))
     if len(approx) < 3:
         approx = pts[:, 0, :]
     # Return the hand's own coordinates (float64), not their float32 copies.
@@ -181,6 +179,113 @@ def simplify_freehand(points: Sequence[Sequence[float]], tolerance: float = FREE
         i = int(np.argmin(np.abs(src[:, 0] - x) + np.abs(src[:, 1] - y)))
         out.append((float(src[i, 0]), float(src[i, 1])))
     return out
+
+
+def approx_closed_polygon(points: np.ndarray, epsilon: float) -> np.ndarray:
+    """Douglas-Peucker simplification of a closed polygon: cv2.approxPolyDP(points, epsilon, True), ported.
+
+    ``points`` is (N, 2) float32; the result, (M, 2) float32, is the vertices OpenCV
+    returns, in its order (tests compare with OpenCV 5.0 on random outlines): the split
+    starts from the approximately farthest pair of vertices (three passes of "farthest
+    from the last"), each slice is split at its vertex farthest from its chord (the
+    segment, not its line, as OpenCV measures since 5.0) until all lie within
+    ``epsilon``, then vertices on almost straight runs are dropped. Differences are
+    taken in float32 and products in float64, as OpenCV does. Where OpenCV would stop
+    on a slice whose ends coincide (a trace through its own vertex), the distance to
+    that vertex is used.
+    """
+    src = np.ascontiguousarray(points, dtype=np.float32).reshape(-1, 2)
+    count = len(src)
+    if count == 0:
+        return src.copy()
+    xs, ys = src[:, 0], src[:, 1]
+    eps = float(epsilon) ** 2
+    # 1. approximately the two farthest vertices
+    pos, far = 0, 0
+    le_eps = False
+    for _ in range(3):
+        pos = (pos + far) % count
+        idx = (pos + np.arange(1, count)) % count
+        dx = (xs[idx] - xs[pos]).astype(np.float64)
+        dy = (ys[idx] - ys[pos]).astype(np.float64)
+        dist = dx * dx + dy * dy
+        k = int(np.argmax(dist)) if len(dist) else 0
+        max_dist = float(dist[k]) if len(dist) else 0.0
+        if max_dist > 0:
+            far = k + 1
+        le_eps = max_dist <= eps
+    out: list[int] = []
+    stack: list[tuple[int, int]] = []
+    if le_eps:
+        out.append(pos)
+    else:
+        end = (far + pos) % count
+        stack += [(end, pos), (pos, end)]
+    # 2. split each slice at its vertex farthest from the chord
+    while stack:
+        start, end = stack.pop()
+        n_inner = (end - start - 1) % count
+        if n_inner == 0:
+            out.append(start)
+            continue
+        idx = (start + 1 + np.arange(n_inner)) % count
+        sx, sy = xs[start], ys[start]
+        dx = float(xs[end] - sx)
+        dy = float(ys[end] - sy)
+        seg2 = dx * dx + dy * dy
+        ax, ay = xs[idx] - sx, ys[idx] - sy  # float32, as OpenCV's Point2f differences
+        bx, by = xs[idx] - xs[end], ys[idx] - ys[end]
+        if seg2 == 0:  # OpenCV asserts here (a trace through its own vertex): distance to that vertex
+            dist2 = (ax * ax + ay * ay).astype(np.float64)
+            k = int(np.argmax(dist2))
+            le_eps = float(dist2[k]) <= eps
+        else:
+            # squared distance to the segment (not its line), times the segment's squared length
+            proj = ax.astype(np.float64) * dx + ay.astype(np.float64) * dy
+            cross = ay.astype(np.float64) * dx - ax.astype(np.float64) * dy
+            dist2 = np.where(proj < 0, (ax * ax + ay * ay).astype(np.float64) * seg2,
+                             np.where(proj > seg2, (bx * bx + by * by).astype(np.float64) * seg2, cross * cross))
+            k = int(np.argmax(dist2))
+            le_eps = float(dist2[k]) <= eps * seg2
+        if le_eps:
+            out.append(start)
+        else:
+            split = int(idx[k])
+            stack += [(split, end), (start, split)]
+    # 3. drop vertices on almost straight runs (in place over the result, as OpenCV does)
+    dst = src[out].copy()
+    n = new_count = len(dst)
+    pos = n - 1
+    start_pt = dst[pos].copy()
+    pos = 0
+    wpos = 0
+    pt = dst[pos].copy()
+    pos = 1 % n
+    i = 0
+    while i < n and new_count > 2:
+        end_pt = dst[pos].copy()
+        pos = (pos + 1) % n
+        dx = float(end_pt[0] - start_pt[0])
+        dy = float(end_pt[1] - start_pt[1])
+        ax = float(pt[0] - start_pt[0])
+        ay = float(pt[1] - start_pt[1])
+        dist = abs(ax * dy - ay * dx)
+        inner = ax * float(end_pt[0] - pt[0]) + ay * float(end_pt[1] - pt[1])
+        if dist * dist <= 0.5 * eps * (dx * dx + dy * dy) and dx != 0 and dy != 0 and inner >= 0:
+            new_count -= 1
+            dst[wpos] = end_pt
+            start_pt = end_pt
+            wpos = (wpos + 1) % n
+            pt = dst[pos].copy()
+            pos = (pos + 1) % n
+            i += 2
+            continue
+        dst[wpos] = pt
+        start_pt = pt
+        wpos = (wpos + 1) % n
+        pt = end_pt
+        i += 1
+    return dst[:new_count]
 
 
 def translated(points: Sequence[tuple[float, float]], dx: float, dy: float) -> list[tuple[float, float]]:

@@ -1,6 +1,6 @@
 """Every real sample decodes, frame by frame, to what pydicom's pixel_array gives.
 
-Exact for lossless and native data. JPEG baseline goes through OpenCV's
+Exact for lossless and native data. JPEG baseline goes through Pillow's
 libjpeg-turbo instead of pydicom's libjpeg: equal within 1 grey level (rounding of
 the YCbCr->RGB conversion); the sample here happens to match exactly.
 PALETTE COLOR is compared after pydicom's own apply_color_lut (16-bit LUT >> 8).

@@ -65,11 +65,11 @@ def _safe(name: str) -> str:
 
 def write_cams(result: Any, case: Any, folder: Path) -> list[str]:
     """Write each CAM as .npy (ROI coordinates) and a blended full-frame .png; return the paths."""
-    import cv2
     import numpy as np
 
     from ultrasound_reader.ai.gradcam import blend, overlay_rgba
     from ultrasound_reader.dicom import open_cine
+    from ultrasound_reader.dicom.still import write_png
 
     folder.mkdir(parents=True, exist_ok=True)
     written: list[str] = []
@@ -83,8 +83,7 @@ def write_cams(result: Any, case: Any, folder: Path) -> list[str]:
         stem = folder / _safe(f"{result.case_id}_{cam.model}_{cam.roi_id}")
         np.save(stem.with_suffix(".npy"), cam.heat)
         rgb = blend(img, overlay_rgba([cam], img.shape[0], img.shape[1]))
-        if not cv2.imwrite(str(stem.with_suffix(".png")), rgb[:, :, ::-1]):
-            raise UserError(f"{stem.with_suffix('.png')}: cannot write")
+        write_png(stem.with_suffix(".png"), rgb)
         written += [str(stem.with_suffix(".npy")), str(stem.with_suffix(".png"))]
     return written
 

@@ -114,20 +114,29 @@ def soft_mask(outline: np.ndarray, height: int, width: int, feather: float | Non
     distance to the outside), so a map masked by it has no hard edge anywhere: not at
     the outline and not at the map's box, which the outline never crosses.
     """
-    import cv2
+    from scipy.ndimage import distance_transform_edt
+
+    from ultrasound_reader.case import outline_mask
 
     pts = np.asarray(outline, dtype=np.float64)
     if height <= 0 or width <= 0 or pts.ndim != 2 or len(pts) < 3 or not np.isfinite(pts).all():
         return np.zeros((max(height, 0), max(width, 0)), np.float32)
     f = feather_px(pts) if feather is None else float(feather)
     pad = int(math.ceil(max(f, 1.0))) + 2  # distances measured past the array's own edge
-    inside = np.zeros((height + 2 * pad, width + 2 * pad), np.uint8)
-    shift = 4  # sub-pixel vertices
-    local = (pts - np.asarray(origin, float) + pad) * (1 << shift)
-    cv2.fillPoly(inside, [np.round(local).astype(np.int32).reshape(-1, 1, 2)], 1, lineType=cv2.LINE_8, shift=shift)
+    # The ROI's own pixels (Roi.mask: centres inside the outline or on it), on a padded array.
+    inside = outline_mask(pts, height + 2 * pad, width + 2 * pad, origin=(origin[0] - pad, origin[1] - pad))
     if f <= 0:
         return inside[pad:pad + height, pad:pad + width].astype(np.float32)
-    dist = cv2.distanceTransform(inside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    # Exact Euclidean distance to the nearest outside centre. Measured over the ROI's box and a
+    # ring of one pixel: that ring is outside, so no centre beyond it can be nearer (exact, cheap).
+    dist = np.zeros(inside.shape, np.float64)
+    rows, cols = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
+    if len(rows):
+        r0, r1 = max(rows[0] - 1, 0), rows[-1] + 2
+        c0, c1 = max(cols[0] - 1, 0), cols[-1] + 2
+        crop = inside[r0:r1, c0:c1]
+        # An outline around the whole padded region leaves no outside centre: full weight everywhere.
+        dist[r0:r1, c0:c1] = distance_transform_edt(crop) if not crop.all() else np.inf
     t = np.clip((dist - 1.0) / f, 0.0, 1.0)  # the outermost filled pixels (on the outline) weigh 0
     weight = (t * t * (3.0 - 2.0 * t)).astype(np.float32)
     return np.ascontiguousarray(weight[pad:pad + height, pad:pad + width])

@@ -1,7 +1,7 @@
 """Benchmark: lazy cine opening and per-frame decoding vs pydicom's whole-file decode.
 
 Makes a 640×480 colour cine (120 frames; 30 with ``quick``) twice in a temp folder:
-YBR_FULL_422 JPEG baseline (OpenCV 4:2:2 encoding, as scanners write) and the same
+YBR_FULL_422 JPEG baseline (libjpeg-turbo 4:2:2 encoding, as scanners write) and the same
 uncompressed RGB. For each it measures, in the same run:
 
 * ``naive_whole_file_ms``: ``pydicom.dcmread(path).pixel_array`` (the baseline);
@@ -123,7 +123,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                               "RSS growth <= cache budget"}
     with tempfile.TemporaryDirectory(prefix="ur-bench-dicom-") as tmp:
         paths = make_inputs(Path(tmp), n_frames)
-        # Warm up imports and codecs (cv2, pydicom plugins) so they are not billed to "open".
+        # Warm up imports and codecs (Pillow, pydicom plugins) so they are not billed to "open".
         from ultrasound_reader.dicom import open_cine
 
         for p in paths.values():

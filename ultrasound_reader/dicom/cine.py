@@ -24,6 +24,7 @@ from ultrasound_reader.dicom.decode import FrameDecoder
 from ultrasound_reader.dicom.frames import EncapsulatedFrames, NativeFrames
 from ultrasound_reader.dicom.guard import quote, untrusted
 from ultrasound_reader.dicom.header import FileReader, read_header, sniff
+from ultrasound_reader.dicom.still import decode_still
 from ultrasound_reader.dicom.metadata import dicom_metadata
 from ultrasound_reader.dicom.timing import FrameTiming, timing_from_dataset
 from ultrasound_reader.errors import UserError
@@ -288,25 +289,9 @@ def _bytes_or_none(value: Any) -> bytes | None:
 
 def _open_image(path: Path, cache: FrameCache | None, cache_mib: float) -> Cine:
     """A PNG/JPEG as a one-frame, uncalibrated cine (decoded once here: it is one frame)."""
-    import cv2
-
-    data = np.fromfile(path, np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise UserError(f"{path}: cannot decode the image (corrupt or unsupported {path.suffix or 'file'})")
-    if img.dtype == np.uint16:
-        img = (img >> 8).astype(np.uint8)
-    elif img.dtype != np.uint8:
-        raise UserError(f"{path}: image sample type {img.dtype} is not supported")
-    if img.ndim == 3:
-        if img.shape[2] == 1:
-            img = img[:, :, 0]
-        elif img.shape[2] == 4:
-            img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
-        else:
-            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    img = np.ascontiguousarray(img)
-    fmt = "PNG" if data[:4].tobytes() == b"\x89PNG" else "JPEG"
+    data = path.read_bytes()
+    img = decode_still(path, data)
+    fmt = "PNG" if data[:4] == b"\x89PNG" else "JPEG"
     metadata: dict[str, Any] = {
         "format": fmt, "modality": None, "sop_class": None, "transfer_syntax": None,
         "photometric": "RGB" if img.ndim == 3 else "MONOCHROME2",

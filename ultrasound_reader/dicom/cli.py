@@ -73,17 +73,14 @@ def _text(info: dict[str, Any]) -> str:
 
 
 def _write_png(cine: Cine, index: int, out: Path) -> None:
-    import cv2
+    from ultrasound_reader.dicom.still import write_png
 
     if not 0 <= index < cine.n_frames:
         raise UserError(f"--frame {index}: out of range, {cine.path} has frames 0..{cine.n_frames - 1}")
     img = cine.frame(index)
-    bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if img.ndim == 3 else img
     if out.parent and not out.parent.exists():
         raise UserError(f"{out}: folder {out.parent} does not exist")
-    ok = cv2.imwrite(str(out.with_suffix(".png") if out.suffix.lower() != ".png" else out), bgr)
-    if not ok:
-        raise UserError(f"{out}: cannot write the PNG file")
+    write_png(out.with_suffix(".png") if out.suffix.lower() != ".png" else out, img)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,9 +6,11 @@ Two steps, kept apart so tests can check each against pydicom:
    for that frame (YBR converted to RGB as pydicom does, planar configuration
    resolved, byte order fixed). Fast paths avoid pydicom where the result is the
    same: 8-bit native data is a reshape of the bytes; 8-bit JPEG baseline in
-   YBR_FULL_422 / YBR_FULL / MONOCHROME goes to OpenCV's libjpeg-turbo (tests
-   compare it with pydicom's output). Everything else (JPEG-LS, JPEG 2000, RLE,
-   JPEG lossless, 16-bit, native YBR) is decoded by pydicom one frame at a time,
+   YBR_FULL_422 / YBR_FULL / MONOCHROME goes to Pillow's libjpeg-turbo
+   (:func:`decode_jpeg_frame`; tests compare it with pydicom's output and with
+   OpenCV's decoder, which this path used before: same pixels). Everything else
+   (JPEG-LS, JPEG 2000, RLE, JPEG lossless, 16-bit, native YBR) is decoded by
+   pydicom one frame at a time,
    with a plugin chosen up front (:func:`decoding_plugins`: never GDCM while
    another plugin can do the job, since GDCM's codecs abort the process on
    inconsistent files), after the frame's codestream was checked against the
@@ -32,6 +34,7 @@ Two steps, kept apart so tests can check each against pydicom:
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 from pathlib import Path
@@ -91,10 +94,29 @@ def _float(ds: Dataset, path: Path, key: str, default: float) -> float:
     return v
 
 
-def _cv2():
-    import cv2
+def decode_jpeg_frame(data: bytes, samples: int, rows: int, columns: int) -> np.ndarray | None:
+    """An 8-bit JPEG codestream as gray (samples 1) or RGB (samples 3) through Pillow's libjpeg-turbo.
 
-    return cv2
+    None when Pillow refuses it or it is not the expected size and colour layout (the
+    caller then asks pydicom's plugins). The plugin class is used directly: ``Image.open``
+    would run Pillow's decompression-bomb check (a warning from 89 Mpixel), while the frame
+    size was already checked against :data:`MAX_FRAME_BYTES` and the codestream against the
+    header; no MPO detection, no EXIF orientation (as OpenCV's IMREAD_IGNORE_ORIENTATION).
+    """
+    from PIL import JpegImagePlugin
+
+    try:
+        with JpegImagePlugin.JpegImageFile(io.BytesIO(data)) as im:
+            if im.mode != ("RGB" if samples == 3 else "L") or im.size != (columns, rows):
+                return None
+            im.load()
+            arr = np.asarray(im)
+    except MemoryError:
+        raise
+    except Exception as exc:  # Pillow raises several kinds for corrupt or truncated data
+        log.debug("Pillow refused a JPEG frame: %s: %s", type(exc).__name__, exc)
+        return None
+    return arr
 
 
 class FrameDecoder:
@@ -200,14 +222,10 @@ class FrameDecoder:
                 return np.ascontiguousarray(arr.reshape(3, self.rows, self.columns).transpose(1, 2, 0))
             return arr.reshape(self.rows, self.columns, 3)
         if self._fast_jpeg:
-            cv2 = _cv2()
-            flag = cv2.IMREAD_COLOR if self.samples == 3 else cv2.IMREAD_GRAYSCALE
-            img = cv2.imdecode(np.frombuffer(data, np.uint8), flag | cv2.IMREAD_IGNORE_ORIENTATION)
-            if img is not None and img.shape[:2] == (self.rows, self.columns):
-                if self.samples == 3:
-                    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+            img = decode_jpeg_frame(data, self.samples, self.rows, self.columns)
+            if img is not None:
                 return img
-            # OpenCV refused (unusual markers, wrong size): let pydicom try.
+            # Pillow refused (truncated data, unusual markers, wrong size): let pydicom try.
         src = encapsulate([data]) if self.ts.is_encapsulated else data
         failure: Exception | None = None
         for plugin in self._plugins:

@@ -465,8 +465,8 @@ _CHATTER = ("Warning", "WARNING", "ERROR", "Traceback", "error")
 def is_noisy(result: dict) -> bool:
     """Stderr beyond the CLI's one line for a refusal: Python warnings/log lines, long or control text.
 
-    libjpeg-turbo's own one-line remarks on corrupt entropy data ("Corrupt JPEG data: ...",
-    printed by the C library behind OpenCV, which offers no switch) are not counted.
+    libjpeg's own one-line remarks on corrupt entropy data ("Corrupt JPEG data: ...", printed
+    by a C library that offers no switch; OpenCV's did, Pillow's is quiet) are not counted.
     """
     if result.get("stderr_ctrl") or result.get("stderr_chars", 0) > 600:
         return True

@@ -1,7 +1,7 @@
 """Where an untrusted file's failures become the project's error, and library chatter the log's.
 
 Every DICOM file is untrusted. The readers below (pydicom, the codec plugins,
-zlib, OpenCV) answer a malformed file with whatever exception type they like,
+zlib, Pillow) answer a malformed file with whatever exception type they like,
 and some of them only when an element is first touched (pydicom converts raw
 elements lazily). Rather than a try/except at each of the many places a header
 value is read, the two entry points that touch a file — opening it and decoding

@@ -7,6 +7,8 @@ baseline frames here, once. The UIDs are pydicom's own named constants.
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 from pydicom.uid import (
     EnhancedUSVolumeStorage,
@@ -22,13 +24,15 @@ ENHANCED_US_VOLUME = EnhancedUSVolumeStorage  # 1.2.840.10008.5.1.4.1.1.6.2
 
 
 def jpeg_frame(frame: np.ndarray, quality: int) -> bytes:
-    """One RGB or gray uint8 frame as JPEG baseline, 4:2:2 chroma as scanners write it (OpenCV)."""
-    import cv2
+    """One RGB or gray uint8 frame as JPEG baseline, 4:2:2 chroma as scanners write it (Pillow).
 
-    params = [cv2.IMWRITE_JPEG_QUALITY, int(quality),
-              cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422]
-    img = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR) if frame.ndim == 3 else frame
-    ok, buf = cv2.imencode(".jpg", img, params)
-    if not ok:  # pragma: no cover - OpenCV always has a JPEG encoder in our builds
-        raise RuntimeError("OpenCV could not encode a JPEG frame")
-    return buf.tobytes()
+    The same bytes as OpenCV's encoder with IMWRITE_JPEG_SAMPLING_FACTOR_422 (both are
+    libjpeg-turbo with its default tables; tests compare): gray is written 1x1, as OpenCV
+    does (Pillow's 4:2:2 would mark the single component 2x1).
+    """
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(frame)).save(buf, format="JPEG", quality=int(quality),
+                                                      subsampling=1 if frame.ndim == 3 else 0)
+    return buf.getvalue()

@@ -83,8 +83,9 @@ def load_bundle_job(job: Any, path: str) -> Any:
         # application), else torch; $ULTRASOUND_READER_RUNTIME overrides
         bundle = load_for_runtime(path, threads=ANALYSIS_THREADS)
         # What the first analysis and its display would otherwise import (holding the GIL, or on
-        # the GUI thread): the pipelines and OpenCV, which colours the Grad-CAM maps.
-        import cv2  # noqa: F401
+        # the GUI thread): the pipelines and scipy.ndimage, which fades the Grad-CAM maps at the
+        # ROI outline (ai.gradcam.soft_mask). The reading path does not use OpenCV.
+        import scipy.ndimage  # noqa: F401
 
         import ultrasound_reader.ai.analyzer  # noqa: F401
         if getattr(bundle, "runtime", "torch") == "torch":
