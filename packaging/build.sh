@@ -157,7 +157,7 @@ import sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[2])
 import excludes
-print(f"   duplicate libraries linked: {excludes.link_duplicate_libraries(Path(sys.argv[1])) / 1e6:.1f} MB")
+print(f"   duplicate libraries linked: {excludes.link_duplicate_libraries(Path(sys.argv[1])) / 2**20:.1f} MB")
 EOF
 SIZE=$(du -sm "$APP" | cut -f1)
 step "built $APP: ${SIZE} MB"
