@@ -150,6 +150,16 @@ if [ "$STRIP" = 1 ] && command -v strip >/dev/null; then
   step "stripped: ${SIZE} MB -> $(du -sm "$APP" | cut -f1) MB"
   SIZE=$(du -sm "$APP" | cut -f1)
 fi
+# The same library vendored into two packages' .libs folders (NumPy's and SciPy's libgfortran and
+# libquadmath): the second copy becomes a relative symlink (packaging/excludes.py).
+"$PY" - "$APP/_internal" "$HERE" <<'EOF'
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[2])
+import excludes
+print(f"   duplicate libraries linked: {excludes.link_duplicate_libraries(Path(sys.argv[1])) / 2**20:.1f} MB")
+EOF
+SIZE=$(du -sm "$APP" | cut -f1)
 step "built $APP: ${SIZE} MB"
 du -sm "$APP"/_internal/* 2>/dev/null | sort -rn | sed -n '1,8s/^/   MB /p'  # (head would SIGPIPE sort)
 

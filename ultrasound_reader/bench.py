@@ -41,12 +41,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _available() -> dict[str, object]:
-    out = {}
+    """Suite -> its module; or the UserError saying why the packaged application cannot run it."""
+    from ultrasound_reader.errors import left_out_of_packaged_app
+
+    out: dict[str, object] = {}
     for name, (module_name, _) in SUITES.items():
         try:
             out[name] = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if not (exc.name or "").startswith("ultrasound_reader"):
+            left_out = left_out_of_packaged_app(exc)
+            if left_out is not None:
+                out[name] = left_out
+            elif not (exc.name or "").startswith("ultrasound_reader"):
                 raise
     return out
 
@@ -54,8 +60,12 @@ def _available() -> dict[str, object]:
 def run(args: argparse.Namespace) -> int:
     from ultrasound_reader.errors import UserError
 
-    available = _available()
+    found = _available()
+    available = {name: m for name, m in found.items() if not isinstance(m, UserError)}
     names = args.suites or list(available)
+    for name in names:
+        if isinstance(found.get(name), UserError):
+            raise UserError(f"{name}: {found[name]}")
     unknown = [n for n in names if n not in available]
     if unknown:
         raise UserError(f"unknown or unavailable benchmark suite(s): {', '.join(unknown)} "

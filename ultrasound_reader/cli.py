@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from ultrasound_reader import __version__
-from ultrasound_reader.errors import UserError
+from ultrasound_reader.errors import UserError, left_out_of_packaged_app
 
 # name -> (module implementing it, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -97,6 +97,9 @@ class CommandUnavailable(RuntimeError):
 
 
 def _import_failure(module_name: str, exc: ImportError) -> str:
+    left_out = left_out_of_packaged_app(exc)
+    if left_out is not None:
+        return str(left_out)
     missing = getattr(exc, "name", None)
     if isinstance(exc, ModuleNotFoundError) and missing:
         if missing.split(".")[0] == "ultrasound_reader":
@@ -108,8 +111,11 @@ def _import_failure(module_name: str, exc: ImportError) -> str:
 
 def _broken_command(module_name: str, exc: ImportError):
     reason = _import_failure(module_name, exc)
+    left_out = left_out_of_packaged_app(exc)  # its package is left out of the packaged app: a user error
 
     def run(args: argparse.Namespace) -> int:
+        if left_out is not None:
+            raise left_out from exc
         raise CommandUnavailable(reason) from exc
 
     return run
@@ -156,6 +162,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ultrasound-reader {args.command}: internal error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # internal error: one line, details only with -v
+        left_out = left_out_of_packaged_app(exc)
+        if left_out is not None:  # unless the packaged application leaves out the package it needs
+            print(f"ultrasound-reader {args.command}: error: {left_out}", file=sys.stderr)
+            return 1
         logging.getLogger("ultrasound_reader").debug("internal error", exc_info=True)
         print(
             f"ultrasound-reader {args.command}: internal error: {type(exc).__name__}: {exc} "

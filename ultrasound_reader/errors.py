@@ -9,6 +9,7 @@ shows it in a dialog and the status bar. Anything else is an internal error.
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any
 
 # Longest message shown; the rest of a runaway value quoted from a file is cut.
@@ -54,3 +55,28 @@ def is_cancelled(token: Any) -> bool:
         c = token.cancelled
         return bool(c() if callable(c) else c)
     return bool(token() if callable(token) else token)
+
+
+# Packages the packaged (PyInstaller) application leaves out on purpose, by import name, with the
+# name the user knows them by; packaging/excludes.py keeps them out of the build from this table.
+# The features that need them (training and graph export: torch; phantom generation, the demo
+# reader study and its benchmark: OpenCV) answer with one line there instead of failing.
+PACKAGED_APP_LEAVES_OUT: dict[str, str] = {
+    "torch": "torch", "torchvision": "torch", "cv2": "OpenCV", "sklearn": "scikit-learn", "onnx": "onnx",
+}
+
+
+def left_out_of_packaged_app(exc: BaseException) -> UserError | None:
+    """The one-line error for a feature that needs a package the packaged application leaves out.
+
+    ``exc`` is what importing failed with; None unless this is the frozen application
+    (``sys.frozen``) and the missing module belongs to :data:`PACKAGED_APP_LEAVES_OUT`
+    (a source install that lacks one of them is a broken installation: an internal error).
+    """
+    if not getattr(sys, "frozen", False) or not isinstance(exc, ModuleNotFoundError):
+        return None
+    label = PACKAGED_APP_LEAVES_OUT.get((exc.name or "").split(".")[0])
+    if label is None:
+        return None
+    return UserError(f"needs the Python installation (pip install ultrasound-reader); "
+                     f"the packaged application leaves out {label}")
