@@ -82,6 +82,8 @@ _init = main_window.MainWindow.__init__
 def _eager(self, settings=None, parent=None, *, deferred=False):
     _init(self, settings, parent, deferred=False)
 main_window.MainWindow.__init__ = _eager
+from ultrasound_reader.gui import first_frame
+first_frame.EarlyDecode.start = staticmethod(lambda paths: None)  # no first frame decoded ahead either
 from ultrasound_reader.cli import main
 sys.exit(main(sys.argv[1:]))
 """
