@@ -119,9 +119,13 @@ def run(args: argparse.Namespace) -> int:
         show_first_frame(preview, early, first_paths, build_later)
     else:
         after_next_paint(window, build_later)
-    if args.screenshot:
-        return _screenshot(app, window, Path(args.screenshot), started=lambda: bool(opened))
-    return app.exec()
+    try:
+        if args.screenshot:
+            return _screenshot(app, window, Path(args.screenshot), started=lambda: bool(opened))
+        return app.exec()
+    finally:
+        if early is not None:
+            early.cancel()  # closed before the first frame came: the child goes too
 
 
 def _screenshot(app: object, window: object, out: Path, started: Callable[[], bool] = lambda: True) -> int:
