@@ -55,7 +55,7 @@ def test_the_preview_draws_the_frame_where_and_as_the_viewer_does_then_gives_way
     preview.framePainted.connect(painted.append)
     hand_over(preview, view)
     qtbot.waitUntil(lambda: painted == [0])
-    assert preview.geometry() == view.viewport().rect()
+    assert preview.geometry() == view.viewport().geometry() and preview.parent() is view
     target, drawn = preview.target_rect(), _view_image_rect(view)
     for a, b in ((target.left(), drawn.left()), (target.top(), drawn.top()),
                  (target.right(), drawn.right()), (target.bottom(), drawn.bottom())):

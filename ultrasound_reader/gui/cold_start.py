@@ -327,15 +327,16 @@ def hand_over(preview: FramePreview, image_view: QWidget) -> None:
         return
     viewport = image_view.viewport() if hasattr(image_view, "viewport") else image_view
     preview.in_shell = False
-    preview.setParent(viewport)
-    preview.setGeometry(viewport.rect())
+    # A child of the view itself, over its viewport: above the view's own labels too ("Open a file…").
+    preview.setParent(image_view)
+    preview.setGeometry(viewport.geometry() if viewport is not image_view else image_view.rect())
     preview.show()
     preview.raise_()
 
     class _Follow(QObject):
         def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
-            if event.type() == QEvent.Type.Resize:
-                preview.setGeometry(viewport.rect())
+            if event.type() in (QEvent.Type.Resize, QEvent.Type.Move):
+                preview.setGeometry(viewport.geometry() if viewport is not image_view else image_view.rect())
             return False
 
     follow = _Follow(preview)
