@@ -141,3 +141,29 @@ def test_a_bad_case_still_opens_the_window_with_its_message_and_no_traceback(tmp
     assert p.returncode == 0, p.stderr
     assert "Traceback" not in p.stderr
     assert QImage(str(shot)).width() > 600
+
+
+def test_without_the_early_child_the_shell_decodes_the_frame_itself_then_builds(qtbot, qapp, tmp_path):
+    """Where there is no fork (or it failed): decoded in the GUI process once the shell is painted;
+    a bad file gives no frame, and the build follows all the same."""
+    from ultrasound_reader.gui import theme
+    from ultrasound_reader.gui.cold_start import FramePreview, show_first_frame
+    from ultrasound_reader.gui.main_window import MainWindow
+
+    theme.apply(qapp)
+    bad = tmp_path / "bad.dcm"
+    bad.write_bytes(b"not DICOM " * 50)
+    for paths, expect_frame in (([str(DEMO)], True), ([str(bad)], False), ([], False)):
+        window = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat), deferred=True)
+        qtbot.addWidget(window)
+        preview = FramePreview(window)
+        window.setCentralWidget(preview)
+        painted, built = [], []
+        preview.framePainted.connect(painted.append)
+        show_first_frame(preview, None, paths, lambda b=built: b.append(True))
+        window.show()
+        qtbot.waitUntil(lambda b=built: bool(b), timeout=20000)
+        assert preview.has_frame == expect_frame
+        if expect_frame:
+            assert painted == [preview.frame.index]  # painted before the build was asked for
+        window.close()
