@@ -14,8 +14,9 @@ the image view (:func:`hand_over`) until the view paints that frame (or the open
 The start-up probe (``ULTRASOUND_READER_STARTUP_PROBE=FILE``) is how ``ultrasound-reader
 bench gui-startup`` times the real application path: the app appends
 ``window_shown T`` when the window is first painted and ``image_drawn T`` when a frame's
-pixels are first painted (the shell's preview, else the image view) (``T``: :func:`time.monotonic`, the clock the bench
-read at spawn), and ``max_stall_ms MS``, the longest the event loop went without
+pixels are first painted, by the shell's preview or else the image view (``T``:
+:func:`time.monotonic`, the clock the bench read at spawn), and ``max_stall_ms MS``, the
+longest the event loop went without
 turning between the two (a 5 ms timer's largest gap), then exits 0 at once
 (``os._exit``: the model bundle may still be importing torch in a worker, and shutting
 that down is not start-up). Nothing here is used when it is not set.
