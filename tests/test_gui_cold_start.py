@@ -53,20 +53,6 @@ def test_the_startup_probe_reports_window_then_image_and_exits_0(tmp_path):
     assert shown <= drawn and 0 <= stall_ms <= (drawn - shown) * 1000
 
 
-def test_what_a_thread_imports_while_the_first_frame_decodes_imports_no_qt():
-    from ultrasound_reader.gui.cold_start import LIBRARIES, qt_free_imports
-    from ultrasound_reader.gui.main_window import BUILD_IMPORTS
-
-    modules = qt_free_imports((*LIBRARIES, *BUILD_IMPORTS))
-    assert "pydicom" in modules and "ultrasound_reader.dicom" in modules and "pyqtgraph" not in modules
-    code = (f"import importlib, json, sys; [importlib.import_module(m) for m in {modules!r}]; "
-            "print(json.dumps(sorted(sys.modules)))")
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=_env(), cwd=REPO)
-    assert p.returncode == 0, p.stderr[-2000:]
-    loaded = json.loads(p.stdout.strip().splitlines()[-1])
-    assert "pydicom" in loaded and not [m for m in loaded if m.split(".")[0] in ("PySide6", "shiboken6", "pyqtgraph")]
-
-
 def test_without_the_probe_nothing_is_written(tmp_path, monkeypatch):
     from ultrasound_reader.gui.cold_start import PROBE_ENV, startup_probe
 

@@ -53,7 +53,6 @@ def run(args: argparse.Namespace) -> int:
         after_next_paint,
         hand_over,
         import_then,
-        qt_free_imports,
         show_first_frame,
         startup_probe,
     )
@@ -117,8 +116,7 @@ def run(args: argparse.Namespace) -> int:
 
     build_later = lambda: import_then(window, (*LIBRARIES, BUILD_IMPORTS), build)  # noqa: E731
     if preview is not None:
-        # While the child decodes, the build's Qt-free imports run on a thread (cold_start.py).
-        show_first_frame(preview, early, first_paths, build_later, qt_free_imports((*LIBRARIES, *BUILD_IMPORTS)))
+        show_first_frame(preview, early, first_paths, build_later)
     else:
         after_next_paint(window, build_later)
     try:

@@ -24,12 +24,10 @@ that down is not start-up). Nothing here is used when it is not set.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import logging
 import os
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -56,9 +54,6 @@ FIRST_FRAME_WAIT_MS = 1500
 # long anyway; and at the latest this long after the hand-over (an opening cancelled, say).
 PREVIEW_GRACE_MS = 300
 PREVIEW_MAX_MS = 10000
-# The thread importing while the child decodes yields to it (gui/first_frame.py CHILD_NICENESS).
-WAITING_IMPORTS_NICENESS = 10
-WAITING_IMPORTS_SWITCH_S = 0.001  # meanwhile, the interpreter's thread switch interval (default 5 ms)
 FRAME_CONTROLS_MARGIN = 6  # gui/frame_controls.py: its layout's top + bottom margins
 
 
@@ -270,41 +265,11 @@ class FramePreview(QWidget):
             self.framePainted.emit(self.frame.index)
 
 
-def qt_free_imports(modules: Iterable[str]) -> list[str]:
-    """Those of ``modules`` that a thread may import: pyqtgraph and our gui modules touch Qt, the
-    libraries and the headless layers do not (tests/test_gui_cold_start.py checks it)."""
-    return [m for m in modules if m != "pyqtgraph" and m.split(".")[0] != "PySide6"
-            and not m.startswith("ultrasound_reader.gui")]
-
-
-def _import_while_waiting(modules: Iterable[str]) -> None:
-    """A thread's body: import ``modules`` (Qt-free ones only: a Qt object made here would live in
-    this thread) at a low priority, so that the child decoding the first frame keeps its core."""
-    if hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
-        with contextlib.suppress(OSError):  # Linux: a thread's own priority
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WAITING_IMPORTS_NICENESS)
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(WAITING_IMPORTS_SWITCH_S)  # the GUI thread gets the GIL back sooner when the frame comes
-    try:
-        for name in modules:
-            try:
-                importlib.import_module(name)
-            except Exception:  # noqa: BLE001 - the GUI thread's own import of it reports it
-                log.debug("cold start: import of %s failed", name, exc_info=True)
-                return
-    finally:
-        sys.setswitchinterval(interval)
-
-
 def show_first_frame(preview: FramePreview, early: EarlyDecode | None, paths: list[str],
-                     then: Callable[[], None], waiting_imports: Iterable[str] = ()) -> None:
+                     then: Callable[[], None]) -> None:
     """Once the shell is painted: the first frame into ``preview`` (from the early child, or decoded
     here where there is none), painted; then ``then`` (the imports and the build). Without a frame
-    (none known for ``paths``, a bad file, no answer in FIRST_FRAME_WAIT_MS) ``then`` runs all the same.
-
-    While the child decodes, the GUI thread only waits: a thread imports ``waiting_imports``
-    meanwhile (Qt-free modules ``then`` needs; with the GUI thread idle, its GIL costs nothing),
-    so that the built viewer comes no later than without the early frame."""
+    (none known for ``paths``, a bad file, no answer in FIRST_FRAME_WAIT_MS) ``then`` runs all the same."""
     done: list[bool] = []
 
     def deliver(frame: FirstFrame | None) -> None:
@@ -332,10 +297,6 @@ def show_first_frame(preview: FramePreview, early: EarlyDecode | None, paths: li
             else:
                 deliver(None)
             return
-        modules = list(waiting_imports)
-        if modules:
-            threading.Thread(target=_import_while_waiting, args=(modules,), name="cold-start-imports",
-                             daemon=True).start()
         notifier = QSocketNotifier(early.fd, QSocketNotifier.Type.Read, preview)
 
         def readable() -> None:
