@@ -8,8 +8,9 @@ file given) is decoded here through the same loader as everywhere else
 decoded) and shown in the shell until the viewer is built and paints it.
 
 On Linux the decoding starts in a forked child (:meth:`EarlyDecode.start`) before Qt is
-even imported, so the imports it needs (numpy, pydicom: about 0.3 s here) run on another
-core while the parent starts Qt; the pixels come back through a pipe. The child only
+even imported, so the work it needs (numpy, pydicom, the case file's checks, the decoding:
+about 0.2 s here) runs on another core while the parent starts Qt; the pixels come back
+through a pipe. The child only
 reads: whatever goes wrong there (a bad file, a decoder that aborts the process) just
 means no early frame, and the viewer then opens the file and reports the problem as it
 always did. Elsewhere (no ``fork``), :func:`decode_first` runs in the GUI process once
