@@ -128,7 +128,7 @@ ROWS: dict[str, list[Row] | Callable[[Mapping[str, Any]], list[Row]]] = {
             _key("bare_window_s"), "bare PySide6 `QMainWindow` on screen"),
         Row("PyInstaller app (packaging/build.sh): first image drawn", "s", _key("frozen_image_s"),
             _key("bare_window_s"), "bare PySide6 `QMainWindow` on screen"),
-        Row("imports alone: PySide6, numpy, pyqtgraph, pydicom (the first image's floor)", "s",
+        Row("imports alone: PySide6, numpy, pyqtgraph, pydicom (the built viewer's floor)", "s",
             _key("libraries_s"), _key("bare_window_s"), "bare PySide6 `QMainWindow` on screen"),
     ],
     "dicom": _cine_rows("dicom", "open_to_first_frame_ms", "stepping_fps", "decode"),

@@ -430,6 +430,16 @@ def case_file_in(paths: Sequence[str | Path]) -> Path | None:
     return None
 
 
+def opening_view(case: Case) -> tuple[int, int]:
+    """Where an opened case is first shown: (image index, frame): the first image with ROIs at
+    its lowest ROI frame, else the first image at its reference frame (gui/case_controller.py,
+    and the first frame the window's shell shows before it is built, gui/first_frame.py)."""
+    with_rois = sorted({r.image for r in case.rois if 0 <= r.image < len(case.images)})
+    index = with_rois[0] if with_rois else 0
+    frames = sorted(r.frame for r in case.rois if r.image == index)
+    return index, (frames[0] if frames else case.images[index].frame)
+
+
 def guess_role(calibration: Calibration | None) -> str:
     """``cdfi`` when the image has a colour-flow region, else ``bmode`` (the user can change it)."""
     if calibration is not None and any(r.data_type == COLOUR_FLOW for r in calibration.regions):

@@ -1,7 +1,8 @@
 """The QApplication, themed, and where the bundled demo is.
 
 Qt is imported here and only here at start-up time, so the other sub-commands never
-pay for it.
+pay for it; and only inside :func:`application`, so :func:`demo_paths` can be asked
+before Qt is loaded (gui/first_frame.py starts decoding the demo's first frame then).
 """
 
 from __future__ import annotations
@@ -9,14 +10,12 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import qInstallMessageHandler
-from PySide6.QtWidgets import QApplication
-
-from ultrasound_reader.gui import theme
-from ultrasound_reader.gui.settings import APPLICATION, ORGANIZATION
 from ultrasound_reader.paths import resources_dir
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QApplication
 
 _IMAGE_SUFFIXES = {".dcm", ".dicom", ".png", ".jpg", ".jpeg"}
 # The window and taskbar icon (drawn by packaging/make_icon.py; package data, also in the frozen app).
@@ -39,6 +38,12 @@ def _qt_message(_mode: Any, _context: Any, message: str) -> None:
 
 def application(argv: list[str] | None = None) -> QApplication:
     """The running QApplication (created and themed once)."""
+    from PySide6.QtCore import qInstallMessageHandler
+    from PySide6.QtWidgets import QApplication
+
+    from ultrasound_reader.gui import theme
+    from ultrasound_reader.gui.settings import APPLICATION, ORGANIZATION
+
     app = QApplication.instance()
     if app is None:
         qInstallMessageHandler(_qt_message)

@@ -256,10 +256,7 @@ class CaseController(QObject):
         self.shell.prefs.add_recent(recent)
         self.shell.prefs.last_dir = str(recent.parent)
         problems = case_rules.check_images(case, {i: info.n_frames for i, info in self.infos.items()})
-        with_rois = sorted({r.image for r in case.rois if 0 <= r.image < len(case.images)})
-        index = with_rois[0] if with_rois else 0
-        frames = sorted(r.frame for r in case.rois if r.image == index)
-        frame = frames[0] if frames else case.images[index].frame
+        index, frame = case_rules.opening_view(case)
         self._pending_jump = (frame, None)
         self.shell.open_image(str(case.image_path(index)))
         if problems:

@@ -36,10 +36,26 @@ def run(args: argparse.Namespace) -> int:
 
     check_qt_can_start()  # before Qt: a missing system library would abort the interpreter
 
+    from ultrasound_reader.gui.app import demo_paths
+    from ultrasound_reader.gui.first_frame import EarlyDecode
+
+    # The first image (the demo's, or the file given) starts decoding in a forked child now, before
+    # Qt is imported: it is shown in the shell as soon as it is there (first_frame.py, cold_start.py).
+    first_paths = [str(p) for p in (paths or demo_paths())]
+    early = EarlyDecode.start(first_paths) if first_paths else None
+
     from PySide6.QtCore import QSettings
 
-    from ultrasound_reader.gui.app import application, demo_paths
-    from ultrasound_reader.gui.cold_start import LIBRARIES, after_next_paint, import_then, startup_probe
+    from ultrasound_reader.gui.app import application
+    from ultrasound_reader.gui.cold_start import (
+        LIBRARIES,
+        FramePreview,
+        after_next_paint,
+        hand_over,
+        import_then,
+        show_first_frame,
+        startup_probe,
+    )
     from ultrasound_reader.gui.crash import install as install_crash_handler
     from ultrasound_reader.gui.main_window import BUILD_IMPORTS, MainWindow
 
@@ -50,14 +66,29 @@ def run(args: argparse.Namespace) -> int:
     # imported (behind it, in a few turns of the event loop); then the viewer, panels and the
     # demo (cold_start.py).
     window = MainWindow(settings, deferred=True)
+    # The image's area, then the first frame in it, until the viewer is built (not when the window
+    # was built whole at once: the bench's "before", see cold_start_bench.py).
+    preview = None if window.built else FramePreview(window)
+    if preview is not None:
+        window.setCentralWidget(preview)
+    elif early is not None:
+        early.cancel()
     probe = startup_probe(window)
+    if probe is not None and preview is not None:
+        probe.watch_image(preview.framePainted)
     window.show()
 
     def build() -> None:
         if window.isHidden():
             return  # closed while still the shell: the application is quitting
         fresh = not window.built  # (built already: the bench's "before", see cold_start_bench.py)
+        if early is not None:
+            early.cancel()  # still decoding (it took too long): the viewer opens the file itself
+        if preview is not None:
+            window.takeCentralWidget()  # kept for hand_over, not deleted by build()
         window.build()
+        if preview is not None:
+            hand_over(preview, window.image_view)
         if probe is not None:
             probe.watch_image(window.image_view.framePainted)
         if fresh:
@@ -83,10 +114,18 @@ def run(args: argparse.Namespace) -> int:
         if todo:
             window.open_paths(todo)
 
-    after_next_paint(window, lambda: import_then(window, (*LIBRARIES, BUILD_IMPORTS), build))
-    if args.screenshot:
-        return _screenshot(app, window, Path(args.screenshot), started=lambda: bool(opened))
-    return app.exec()
+    build_later = lambda: import_then(window, (*LIBRARIES, BUILD_IMPORTS), build)  # noqa: E731
+    if preview is not None:
+        show_first_frame(preview, early, first_paths, build_later)
+    else:
+        after_next_paint(window, build_later)
+    try:
+        if args.screenshot:
+            return _screenshot(app, window, Path(args.screenshot), started=lambda: bool(opened))
+        return app.exec()
+    finally:
+        if early is not None:
+            early.cancel()  # closed before the first frame came: the child goes too
 
 
 def _screenshot(app: object, window: object, out: Path, started: Callable[[], bool] = lambda: True) -> int:

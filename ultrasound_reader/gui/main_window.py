@@ -107,6 +107,12 @@ MENU_TITLES = {"file": "&File", "edit": "&Edit", "view": "&View", "playback": "&
                "analysis": "&Analysis", "help": "&Help"}
 
 
+def default_dock_widths(width: int) -> tuple[int, int]:
+    """The default layout's left and right dock column widths for a window ``width`` px wide."""
+    return ((350, 440) if width >= 1500 else (300, 360) if width >= 1240 else
+            (MIN_PANEL_WIDTH + 10, MIN_PANEL_WIDTH + 10))
+
+
 def _load_cine(job: Job, path: str) -> tuple[Cine, np.ndarray, np.ndarray]:
     """Worker: open a file, decode its first frame and make its thumbnail (none of it on the GUI thread)."""
     from ultrasound_reader.dicom import open_cine
@@ -704,8 +710,7 @@ class MainWindow(QMainWindow):
         if nomogram is not None and self.session.bundle is not None:
             nomogram.setVisible(bool((self.session.manifest or {}).get("nomogram")))
         width, height = self.width(), self.height()
-        left_w, right_w = ((350, 440) if width >= 1500 else (300, 360) if width >= 1240 else
-                           (MIN_PANEL_WIDTH + 10, MIN_PANEL_WIDTH + 10))
+        left_w, right_w = default_dock_widths(width)
         if left and right:
             self.resizeDocks([left[0], right[0]], [left_w, right_w], Qt.Orientation.Horizontal)
         if results is not None and nomogram is not None:
@@ -1219,6 +1224,11 @@ class MainWindow(QMainWindow):
         self.reading.shutdown()
         if not self.layout_problems():  # a crushed layout is not kept for the next start
             self.prefs.save_window_state(self.saveGeometry(), self.saveState(LAYOUT_VERSION))
+            # where the image sits, so that the next start's shell shows its first frame there (cold_start.py)
+            corner = self.image_view.mapTo(self, self.image_view.rect().topLeft())
+            self.prefs.save_image_margins((self.width(), self.height()), (
+                corner.x(), corner.y(), self.width() - corner.x() - self.image_view.width(),
+                self.height() - corner.y() - self.image_view.height()))
         self.prefs.sync()
         self.runner.wait(5000)
         self.frame_runner.wait(5000)

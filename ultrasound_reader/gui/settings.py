@@ -112,5 +112,23 @@ class Preferences:
         self.qsettings.setValue("window/geometry", geometry)
         self.qsettings.setValue("window/state", state)
 
+    def image_margins(self, size: tuple[int, int]) -> tuple[int, int, int, int] | None:
+        """Where the image view sat in a window of this ``size`` when it was last closed: its
+        distance from the window's left, top, right and bottom edges (None: not saved for this size)."""
+        value = str(self.qsettings.value("window/image_margins", "") or "")
+        saved_size, _, margins = value.partition(":")
+        try:
+            w, h = (int(v) for v in saved_size.split("x"))
+            left, top, right, bottom = (int(v) for v in margins.split(","))
+        except ValueError:
+            return None
+        if (w, h) != tuple(size) or min(left, top, right, bottom) < 0 or left + right >= w or top + bottom >= h:
+            return None
+        return left, top, right, bottom
+
+    def save_image_margins(self, size: tuple[int, int], margins: tuple[int, int, int, int]) -> None:
+        self.qsettings.setValue("window/image_margins",
+                                f"{size[0]}x{size[1]}:" + ",".join(str(int(m)) for m in margins))
+
     def sync(self) -> None:
         self.qsettings.sync()
