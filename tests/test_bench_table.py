@@ -81,3 +81,11 @@ def test_readme_carries_a_generated_table():
     assert re.search(r"Measured \d{4}-\d\d-\d\d \d\d:\d\d UTC with `ultrasound-reader bench .*--markdown", block)
     suites = {r[0] for r in _rows(block)}
     assert {"startup", "gui-startup", "dicom", "stats", "viewer", "ai"} <= suites
+
+
+def test_imageops_rows_say_whether_the_port_matched_opencv():
+    results = {"imageops": {"area_300x300x3_to_224": {"ours_ms": 2.0, "cv2_ms": 0.5, "identical": True},
+                            "lut_600x800x3": {"ours_ms": 0.4, "cv2_ms": 0.4, "identical": False}}}
+    rows = _rows(bench_table.markdown(results, {}, "bench imageops"))
+    assert [(r[0], r[4]) for r in rows] == [("imageops", 4.0), ("imageops", 1.0)]
+    assert "output identical" in rows[0][1] and "OUTPUT DIFFERS" in rows[1][1]

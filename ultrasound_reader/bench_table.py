@@ -105,6 +105,23 @@ def _progressive_rows(prefix: str) -> list[Row]:
                                     ("longest GUI stall during the analysis", "ms", "longest_stall_ms"))]
 
 
+def _imageops_rows(result: Mapping[str, Any]) -> list[Row]:
+    """The reading path's numpy ports against the OpenCV calls they replace (same run, same inputs)."""
+    rows = []
+    for key, label in (("area_300x300x3_to_224", "resize AREA, AI crop 300×300×3 → 224"),
+                       ("linear_150x150x3_to_224", "resize LINEAR, AI crop 150×150×3 → 224"),
+                       ("linear_7x7_f32_to_300", "resize LINEAR, Grad-CAM 7×7 float → 300"),
+                       ("thumbnail_600x800x3_to_128", "thumbnail 600×800×3 → 128"),
+                       ("lut_600x800x3", "window/level LUT, 600×800×3 frame")):
+        entry = result.get(key)
+        if not isinstance(entry, Mapping):
+            continue
+        same = "output identical" if entry.get("identical") is True else "OUTPUT DIFFERS"
+        rows.append(Row(f"{label} (numpy port; {same})", "ms", _key(f"{key}/ours_ms"), _key(f"{key}/cv2_ms"),
+                        "the OpenCV call it replaces"))
+    return rows
+
+
 # suite -> its rows (a callable when the rows depend on what the suite reported)
 ROWS: dict[str, list[Row] | Callable[[Mapping[str, Any]], list[Row]]] = {
     "startup": [
@@ -141,6 +158,7 @@ ROWS: dict[str, list[Row] | Callable[[Mapping[str, Any]], list[Row]]] = {
     "phantom": [Row("phantom liver case (CPU)", "s", _key("liver_case_cpu_s"), _key("baseline_write_only_cpu_s"),
                     "writing the same frames only")],
     "pacs": lambda result: _pacs_rows(),
+    "imageops": _imageops_rows,
     "study": [
         Row("reader-study answer commit, p50", "ms", _key("full_p50_ms"), _key("off_p50_ms"),
             "SQLite synchronous OFF"),
