@@ -114,3 +114,39 @@ def test_cancel_stops_the_child_and_reaps_it():
     early.cancel()
     assert early.done and early.result() is None and _reaped(early.pid)
     early.cancel()  # twice is harmless
+
+
+def _gone(pid: int) -> bool:
+    """The process has ended (a zombie waiting for its new parent counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
+@linux_only
+def test_the_child_ends_when_the_gui_process_is_killed(tmp_path):
+    # A child stuck in its read (a FIFO, a stalled network share) must not outlive a killed app.
+    import signal
+    import subprocess
+
+    script = ("import sys, time\n"
+              "from ultrasound_reader.gui import first_frame\n"
+              "first_frame.decode_first = lambda paths: time.sleep(600)\n"
+              "early = first_frame.EarlyDecode.start(['stuck'])\n"
+              "print(early.pid, flush=True)\n"
+              "time.sleep(600)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(parent.stdout.readline())
+        assert not _gone(child)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.monotonic() + 10
+        while not _gone(child):
+            assert time.monotonic() < deadline, f"the early-decode child {child} outlived the killed GUI process"
+            time.sleep(0.05)
+    finally:
+        parent.kill()
+        parent.wait()

@@ -121,6 +121,7 @@ def _stills(folder: Path) -> dict[str, Path]:
     pil("rgb_trns", Image.fromarray(rgb), transparency=(1, 2, 3))
     pil("palette", Image.fromarray(rgb).convert("P"))
     pil("palette_trns", Image.fromarray(rgb).convert("P"), transparency=3)
+    pil("palette_trns_table", Image.fromarray(rgb).convert("P"), transparency=bytes([0, 128, 255, 7]))
     pil("palette4bit", Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=16), bits=4)
     ocv("jpeg_gray", g, "jpg")
     ocv("jpeg_rgb", rgb, "jpg")
@@ -185,6 +186,20 @@ def test_still_over_pillows_bomb_threshold_but_within_ours_opens_quietly(tmp_pat
         warnings.simplefilter("error")
         with open_cine(path) as cine:
             assert cine.frame(0).shape == (40, 60) and int(cine.frame(0).max()) == 7
+
+
+def test_still_with_a_large_compressed_text_chunk_opens(tmp_path):
+    # Metadata the app never reads (a big compressed XMP, say) must not make a valid PNG "corrupt".
+    import zlib
+
+    text = _png_chunk(b"zTXt", b"XML:com.adobe.xmp\x00\x00" + zlib.compress(b" " * (2 << 20)))
+    path = tmp_path / "big_text.png"
+    path.write_bytes(_png(16, 4, extra=text))
+    ref = _cv2_still(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with open_cine(path) as cine:
+            assert np.array_equal(cine.frame(0), ref)
 
 
 @pytest.mark.parametrize("damage", ["truncated", "bad_crc", "not_an_image", "invalid_apng"])

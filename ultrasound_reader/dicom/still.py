@@ -38,6 +38,9 @@ def decode_still(path: Path, data: bytes) -> np.ndarray:
 
     # Pillow warns about some malformed files (a broken APNG animation) and goes on: not the user's business.
     warnings.filterwarnings("ignore", module=r"PIL\.(Png|Jpeg)ImagePlugin$")
+    # Text chunks are never read here; Pillow's 1 MiB cap per chunk would refuse a valid file with big
+    # compressed metadata (XMP), which OpenCV opened. Its cap on all text together (64 MiB) stays.
+    PngImagePlugin.MAX_TEXT_CHUNK = max(PngImagePlugin.MAX_TEXT_CHUNK, PngImagePlugin.MAX_TEXT_MEMORY)
     if data[:8] == b"\x89PNG\r\n\x1a\n":
         plugin: type = PngImagePlugin.PngImageFile
     elif data[:3] == b"\xff\xd8\xff":
@@ -78,7 +81,8 @@ def _to_array(im: object) -> np.ndarray:
     elif mode == "1":
         arr = np.asarray(im.convert("L"))  # 0 / 255, as libpng expands 1-bit gray
     elif mode == "P":
-        arr = np.asarray(im.convert("RGB"))
+        # Through RGBA when the palette has transparency (the same RGB; straight to RGB Pillow warns).
+        arr = np.asarray(im.convert("RGBA"))[:, :, :3] if "transparency" in im.info else np.asarray(im.convert("RGB"))
     elif mode == "RGBA":
         arr = np.asarray(im)[:, :, :3]
     elif mode == "LA":

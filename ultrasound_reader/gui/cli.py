@@ -13,8 +13,12 @@ import argparse
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ultrasound_reader.errors import UserError
+
+if TYPE_CHECKING:
+    from ultrasound_reader.gui.first_frame import EarlyDecode
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -43,8 +47,18 @@ def run(args: argparse.Namespace) -> int:
     # Qt is imported: it is shown in the shell as soon as it is there (first_frame.py, cold_start.py).
     first_paths = [str(p) for p in (paths or demo_paths())]
     early = EarlyDecode.start(first_paths) if first_paths else None
+    try:
+        return _run_window(args, paths, first_paths, early)
+    finally:
+        if early is not None:
+            early.cancel()  # closed (or failed) before the first frame came: the child goes too
 
+
+def _run_window(args: argparse.Namespace, paths: list[Path], first_paths: list[str],
+                early: EarlyDecode | None) -> int:
     from PySide6.QtCore import QSettings
+
+    from ultrasound_reader.gui.app import demo_paths
 
     from ultrasound_reader.gui.app import application
     from ultrasound_reader.gui.cold_start import (
@@ -119,13 +133,9 @@ def run(args: argparse.Namespace) -> int:
         show_first_frame(preview, early, first_paths, build_later)
     else:
         after_next_paint(window, build_later)
-    try:
-        if args.screenshot:
-            return _screenshot(app, window, Path(args.screenshot), started=lambda: bool(opened))
-        return app.exec()
-    finally:
-        if early is not None:
-            early.cancel()  # closed before the first frame came: the child goes too
+    if args.screenshot:
+        return _screenshot(app, window, Path(args.screenshot), started=lambda: bool(opened))
+    return app.exec()
 
 
 def _screenshot(app: object, window: object, out: Path, started: Callable[[], bool] = lambda: True) -> int:

@@ -114,6 +114,18 @@ def decode_first(paths: Sequence[str | Path]) -> FirstFrame | None:
     return FirstFrame(index, frame.shape[1], frame.shape[0], 1 if frame.ndim == 2 else 3, frame.tobytes())
 
 
+def _die_with(parent: int) -> None:
+    """The child ends when the GUI process does, however it ends (killed included): a read stuck on
+    a FIFO or a stalled network share must not outlive the app."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent went before the request took effect
+        os._exit(1)
+
+
 class EarlyDecode:
     """:func:`decode_first` in a forked child; the parent collects the frame from a pipe."""
 
@@ -129,6 +141,7 @@ class EarlyDecode:
         if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
             return None
         read_fd, write_fd = os.pipe()
+        parent = os.getpid()
         try:
             pid = os.fork()
         except OSError:
@@ -139,6 +152,7 @@ class EarlyDecode:
             code = 1
             try:
                 os.close(read_fd)
+                _die_with(parent)
                 devnull = os.open(os.devnull, os.O_WRONLY)
                 os.dup2(devnull, 1)  # the viewer reports the file's problems, not this child
                 os.dup2(devnull, 2)
