@@ -6,11 +6,10 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import onnxruntime  # noqa: F401  (the test extra installs it: a missing one fails, not skips)
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-
-pytest.importorskip("onnxruntime")
 
 from ultrasound_reader.ai import signing  # noqa: E402
 from ultrasound_reader.ai.analyzer import Analyzer  # noqa: E402

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import threading
 from pathlib import Path
@@ -18,14 +17,11 @@ from ultrasound_reader.ai.manifest import SOFT_TISSUE_MODELS
 from ultrasound_reader.case import AnalysisResult, ClinicalFactors
 from ultrasound_reader.errors import CancelledError
 
-HAVE_ORT = importlib.util.find_spec("onnxruntime") is not None
 
 
 @pytest.fixture(scope="module")
 def onnx_dirs(fll_bundle_dir: Path, soft_bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Unsigned copies of the small random bundles with their ONNX graphs."""
-    if not HAVE_ORT:
-        pytest.skip("onnxruntime is not installed")
     from ultrasound_reader.ai.onnx_runtime import export_onnx
 
     root = tmp_path_factory.mktemp("progressive-onnx")
@@ -56,7 +52,7 @@ def _same(a: AnalysisResult, b: AnalysisResult) -> None:
         np.testing.assert_array_equal(x.heat, y.heat)
 
 
-RUNTIMES = ["torch", pytest.param("onnx", marks=pytest.mark.skipif(not HAVE_ORT, reason="no onnxruntime"))]
+RUNTIMES = ["torch", "onnx"]  # onnxruntime comes with the test extra: a missing one fails, not skips
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
